@@ -1,0 +1,77 @@
+//! The `upcase` command line: parses flags, sets up logging, runs a subcommand, maps the outcome
+//! to an exit code.
+//!
+//! This is the binary's edge: errors arrive as `anyhow` chains and are printed once, as one line,
+//! with `{:#}`. Nothing below this module reads flags, prints usage or exits the process.
+
+mod send;
+mod serve;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::transform::Encoding;
+
+/// The classic socket-programming example, built as real software: a server that answers every
+/// sentence with its uppercase, over UDP and TCP, and a client for it.
+#[derive(Debug, Parser)]
+#[command(name = "upcase", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the uppercase service (UDP and TCP on localhost:12000 unless told otherwise).
+    Serve(serve::ServeArgs),
+    /// Send text to an uppercase server and print the reply (interactive, arguments, or a pipe).
+    Send(send::SendArgs),
+}
+
+/// Exit status: the command did what it was asked.
+const EXIT_OK: u8 = 0;
+/// Exit status: the command ran and failed (no reply, refused, could not bind).
+const EXIT_FAILED: u8 = 1;
+
+/// Runs the command line of the `upcase` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Send(args) => send::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("upcase: error: {error:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`), so stdout carries only results.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Parses `--encoding`.
+fn parse_encoding(label: &str) -> Result<Encoding, String> {
+    label.parse().map_err(|e: crate::transform::UnknownEncoding| e.to_string())
+}
+
+/// Parses a duration such as `1s`, `250ms` or `2m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 500ms, 2s or 1m)"))
+}

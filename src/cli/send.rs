@@ -1,0 +1,148 @@
+//! `upcase send`: the lecture's client, in three modes chosen by how it is called.
+//!
+//! - TEXT on the command line: one request, reply printed.
+//! - A terminal on stdin (or `--interactive`): the lecture's prompt, once per line, until EOF.
+//! - A pipe on stdin: TCP streams it through the server; UDP sends a datagram per line.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{parse_duration, EXIT_FAILED, EXIT_OK};
+use crate::client::{self, Options, UdpClient};
+
+/// The lecture's prompt, word for word.
+const PROMPT: &str = "Input lowercase sentence:";
+
+/// Flags of `upcase send`.
+#[derive(Debug, Args)]
+pub(super) struct SendArgs {
+    /// Send over UDP: a datagram per message, waiting --timeout for each reply.
+    #[arg(long, conflicts_with = "tcp")]
+    udp: bool,
+
+    /// Send over TCP (the default).
+    #[arg(long)]
+    tcp: bool,
+
+    /// The server, HOST:PORT or [V6]:PORT.
+    #[arg(long, value_name = "ADDR", default_value = "localhost:12000")]
+    to: String,
+
+    /// UDP: how long to wait for each reply. TCP: how long to wait to connect, and for the rest
+    /// of the reply once everything is sent [default: 1s for UDP, 5s for TCP].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// UDP: how many times to resend a message whose reply did not come.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+
+    /// Prompt for a sentence per line, as the lecture's client does, even when stdin is not a
+    /// terminal.
+    #[arg(long, short = 'i')]
+    interactive: bool,
+
+    /// Text to send, joined by spaces; without it, read stdin.
+    #[arg(value_name = "TEXT")]
+    text: Vec<String>,
+}
+
+pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let default_timeout = if args.udp { Duration::from_secs(1) } else { Duration::from_secs(5) };
+    let options = Options { timeout: args.timeout.unwrap_or(default_timeout), retries: args.retries };
+    let mut exchange = Exchange::new(&args, options)?;
+    if !args.text.is_empty() {
+        let reply = exchange.request(args.text.join(" ").as_bytes())?;
+        print_line(&reply)?;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let stdin = io::stdin();
+    if args.interactive || stdin.is_terminal() {
+        return prompt_loop(&mut exchange, stdin.lock());
+    }
+    match exchange {
+        Exchange::Tcp { target, options } => {
+            let mut stdout = io::stdout().lock();
+            match client::tcp_stream(&target, stdin, &mut stdout, options) {
+                // Whoever reads our output has had enough (`| head`): not an error.
+                Err(client::ClientError::Output { reason }) if reason.kind() == io::ErrorKind::BrokenPipe => {}
+                result => {
+                    result?;
+                }
+            }
+        }
+        Exchange::Udp(ref mut udp) => {
+            for line in stdin.lock().split(b'\n') {
+                let line = line.context("cannot read stdin")?;
+                let reply = udp.request(strip_cr(&line))?;
+                print_line(&reply)?;
+            }
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// One request/reply at a time, over UDP or a fresh TCP connection per request (as the lecture's
+/// TCP client does: the reply ends when the server closes).
+enum Exchange {
+    Tcp { target: String, options: Options },
+    Udp(UdpClient),
+}
+
+impl Exchange {
+    fn new(args: &SendArgs, options: Options) -> anyhow::Result<Self> {
+        Ok(if args.udp {
+            Self::Udp(UdpClient::new(&args.to, options)?)
+        } else {
+            Self::Tcp { target: args.to.clone(), options }
+        })
+    }
+
+    fn request(&mut self, message: &[u8]) -> Result<Vec<u8>, client::ClientError> {
+        match self {
+            Self::Tcp { target, options } => client::tcp_request(target, message, *options),
+            Self::Udp(udp) => udp.request(message),
+        }
+    }
+}
+
+/// The lecture's loop: prompt, read a line, print the reply; a failed request is reported and
+/// the loop goes on, and the exit status says whether any failed.
+fn prompt_loop(exchange: &mut Exchange, mut input: impl BufRead) -> anyhow::Result<ExitCode> {
+    let mut failures = 0;
+    let mut line = Vec::new();
+    loop {
+        print!("{PROMPT}");
+        io::stdout().flush()?;
+        line.clear();
+        if input.read_until(b'\n', &mut line).context("cannot read stdin")? == 0 {
+            println!();
+            break;
+        }
+        let message = strip_cr(line.strip_suffix(b"\n").unwrap_or(&line));
+        match exchange.request(message) {
+            Ok(reply) => print_line(&reply)?,
+            Err(error) => {
+                failures += 1;
+                eprintln!("upcase: error: {error}");
+            }
+        }
+    }
+    Ok(ExitCode::from(if failures == 0 { EXIT_OK } else { EXIT_FAILED }))
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Writes the reply's bytes exactly as received, then a newline.
+fn print_line(reply: &[u8]) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(reply)?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()
+}

@@ -1,0 +1,168 @@
+//! `upcase serve`: bind, start the server, report where it listens, stop on a signal.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{parse_duration, parse_encoding, EXIT_OK};
+use crate::server::{self, BindOptions, Config, Model, Server};
+use crate::transform::Encoding;
+
+/// Flags of `upcase serve`.
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// Address to listen on, HOST:PORT or [V6]:PORT; repeat for several. A host name binds every
+    /// address it resolves to. Port 0 picks a free port (the same one for UDP and TCP).
+    #[arg(long, value_name = "ADDR", default_value = "localhost:12000")]
+    listen: Vec<String>,
+
+    /// Serve UDP only (with --tcp too: both, the default).
+    #[arg(long)]
+    udp: bool,
+
+    /// Serve TCP only (with --udp too: both, the default).
+    #[arg(long)]
+    tcp: bool,
+
+    /// Concurrency model: iterative (one client at a time, the lecture's first servers), threaded
+    /// (a thread per TCP connection; a thread pool for UDP), or async (tasks on a few threads).
+    #[arg(long, default_value = "async", value_parser = parse_model)]
+    model: Model,
+
+    /// How to read the bytes as text: utf-8 (full Unicode uppercasing; invalid bytes pass
+    /// through) or ascii (only a-z change; binary-safe).
+    #[arg(long, default_value = "utf-8", value_parser = parse_encoding)]
+    encoding: Encoding,
+
+    /// Most TCP connections open at once; more are closed as soon as they arrive.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+
+    /// Threaded model: most connection threads at once (the lower of this and
+    /// --max-connections applies).
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_threads)]
+    max_threads: usize,
+
+    /// Worker threads of the async runtime, and UDP threads of the threaded model
+    /// [default: number of cores].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+
+    /// Close a TCP connection that sends nothing for this long (0: never).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+
+    /// Drop a TCP client that does not read its reply for this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
+
+    /// On Ctrl-C or SIGTERM, how long open TCP streams may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    grace: Duration,
+
+    /// Largest UDP request answered and reply sent, in bytes; larger ones are dropped and
+    /// counted, never cut.
+    #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_datagram)]
+    max_datagram: usize,
+
+    /// TCP listen backlog: connections the kernel completes before the server accepts them
+    /// (capped by net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    backlog: i32,
+}
+
+fn parse_model(name: &str) -> Result<Model, String> {
+    Model::ALL
+        .into_iter()
+        .find(|m| m.name() == name)
+        .ok_or_else(|| format!("unknown model {name:?}; choose iterative, threaded or async"))
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let defaults = Config::default();
+        Config {
+            model: self.model,
+            encoding: self.encoding,
+            max_connections: self.max_connections,
+            max_threads: self.max_threads,
+            udp_threads: self.workers.unwrap_or(defaults.udp_threads),
+            idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
+            write_timeout: self.write_timeout,
+            grace: self.grace,
+            max_datagram: self.max_datagram,
+            read_chunk: defaults.read_chunk,
+        }
+    }
+
+    fn bind_options(&self) -> BindOptions {
+        let both = self.udp == self.tcp;
+        BindOptions { listen: self.listen.clone(), tcp: both || self.tcp, udp: both || self.udp, backlog: self.backlog }
+    }
+}
+
+pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    raise_open_file_limit();
+    let config = args.config();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(workers.max(1));
+    }
+    let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let sockets = server::bind(&args.bind_options())?;
+        let server = Server::start(sockets, config.clone())?;
+        announce(&server)?;
+        tracing::info!(model = %config.model, encoding = %config.encoding, "ready");
+        tokio::spawn(stop_on_signals(server.stop_token(), config.grace));
+        let summary = server.wait().await;
+        tracing::info!("stopped: {summary}");
+        Ok(ExitCode::from(EXIT_OK))
+    })
+}
+
+/// Prints one `listening on PROTO ADDR` line per socket on stdout, once all are ready, so a
+/// script can wait for them (and learn the port when it asked for port 0).
+fn announce(server: &Server) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    for (transport, addr) in server.local_addrs() {
+        writeln!(stdout, "listening on {transport} {addr}")?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// First Ctrl-C or SIGTERM: graceful stop. Second: exit at once.
+async fn stop_on_signals(stop: tokio_util::sync::CancellationToken, grace: Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::warn!("cannot listen for signals; stop the server with SIGKILL");
+        return;
+    };
+    for signals_seen in 1.. {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        if signals_seen == 1 {
+            tracing::info!("stopping: finishing open streams for up to {grace:?} (signal again to exit at once)");
+            stop.cancel();
+        } else {
+            tracing::warn!("second signal: exiting at once");
+            std::process::exit(130);
+        }
+    }
+}
+
+/// Each connection needs a file descriptor, and the usual soft limit (1,024) would cap the server
+/// far below `--max-connections`; the hard limit is what the system really allows.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!("open file limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
+    }
+}

@@ -1,0 +1,179 @@
+//! Counters for everything the server sees, in one place, and throttled logging.
+//!
+//! A network service cannot print a line for every bad packet: a flood would turn the log into the
+//! bottleneck. So every class of event is counted here (cheap relaxed atomics), and the log lines
+//! about it go through a [`LogThrottle`] that lets one through per interval and says how many it
+//! held back. `serve` prints the counters as a summary at exit.
+//!
+//! This module must never block or allocate on the request path.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// Event counters shared by every socket and model of one server.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $($(#[doc = $doc])* pub $name: AtomicU64,)*
+        }
+
+        /// A point-in-time copy of [`Stats`], for reports and tests.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct Snapshot {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// Reads every counter (each one atomically; the set is not a single instant).
+            pub fn snapshot(&self) -> Snapshot {
+                Snapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        impl Snapshot {
+            /// `(name, value)` for every counter, in declaration order.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// TCP connections accepted and served.
+    tcp_accepted,
+    /// TCP connections closed at once because `max_connections` were already open.
+    tcp_rejected_over_limit,
+    /// TCP connections open right now (a gauge, not a count).
+    tcp_open,
+    /// `accept` calls that failed (for example EMFILE); the listener backs off and goes on.
+    tcp_accept_errors,
+    /// TCP connections closed because the client sent nothing for `idle_timeout`.
+    tcp_idle_timeouts,
+    /// TCP connections dropped because the client did not read its reply for `write_timeout`.
+    tcp_write_timeouts,
+    /// TCP connections that ended in an error (reset by the client, broken pipe).
+    tcp_errors,
+    /// TCP connections still open when the shutdown grace period ran out, closed by force.
+    tcp_closed_at_shutdown,
+    /// Bytes read from TCP clients.
+    tcp_bytes_in,
+    /// Bytes written to TCP clients.
+    tcp_bytes_out,
+    /// UDP datagrams received.
+    udp_requests,
+    /// UDP replies sent.
+    udp_replies,
+    /// UDP requests larger than `max_datagram`, dropped unanswered.
+    udp_dropped_oversize_requests,
+    /// UDP replies that would not fit in one datagram, dropped rather than cut.
+    udp_dropped_oversize_replies,
+    /// UDP receive or send calls that failed.
+    udp_errors,
+    /// Bytes received in UDP datagrams.
+    udp_bytes_in,
+    /// Bytes sent in UDP replies.
+    udp_bytes_out,
+    /// Bytes that were not valid text in the configured encoding and were passed through as is.
+    invalid_bytes,
+}
+
+/// Adds `n` to a counter; the one way the server bumps a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Subtracts one from a gauge.
+pub(crate) fn decrement(counter: &AtomicU64) {
+    counter.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl fmt::Display for Snapshot {
+    /// One line of the non-zero counters, `name=value`, for the exit summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (name, value) in self.fields() {
+            if value != 0 {
+                write!(f, "{}{name}={value}", if first { "" } else { " " })?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("no traffic")?;
+        }
+        Ok(())
+    }
+}
+
+/// Lets one log line through per interval, and counts the ones it held back.
+///
+/// Lock-free so that a flood of bad datagrams costs one atomic load each, not a log write.
+#[derive(Debug)]
+pub struct LogThrottle {
+    epoch: Instant,
+    interval_ms: u64,
+    /// Milliseconds since `epoch` after which the next line may be logged.
+    next_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogThrottle {
+    /// A throttle that allows one line per `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            next_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now, `n` being how many were held back since the
+    /// last one; `None` when this one should be dropped.
+    pub fn allow(&self) -> Option<u64> {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_ms
+                .compare_exchange(next, now.saturating_add(self.interval_ms), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+impl Default for LogThrottle {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_lets_one_line_through_per_interval_and_counts_the_rest() {
+        let throttle = LogThrottle::new(Duration::from_millis(200));
+        assert_eq!(throttle.allow(), Some(0));
+        assert_eq!(throttle.allow(), None);
+        assert_eq!(throttle.allow(), None);
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(throttle.allow(), Some(2));
+    }
+
+    #[test]
+    fn summary_lists_only_non_zero_counters() {
+        let stats = Stats::default();
+        assert_eq!(stats.snapshot().to_string(), "no traffic");
+        add(&stats.udp_requests, 3);
+        add(&stats.tcp_bytes_in, 10);
+        assert_eq!(stats.snapshot().to_string(), "tcp_bytes_in=10 udp_requests=3");
+    }
+}

@@ -1,0 +1,192 @@
+//! TCP, async: a Tokio task per connection on a few threads; upcase's default.
+//!
+//! An idle connection here costs a task and a socket, not a thread or a buffer: the read buffer
+//! and the reply buffer belong to the worker thread ([`WorkerBuffers`]) and are lent to whichever
+//! connection is ready. A connection owns memory of its own only while its client is slow to read
+//! a reply, and then at most one reply (3× a read chunk).
+//!
+//! Connections are limited by a semaphore whose permit is taken right after `accept`; without a
+//! permit, the connection is closed at once, so a flood cannot grow memory without bound.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::stats::add;
+use super::tcp::{accept_failed, reject_over_limit, ConnectionGuard, Ending};
+use super::{Context, ServerError, Transport};
+use crate::transform::Uppercaser;
+
+/// Hands a bound listener to the Tokio runtime.
+pub fn register(listener: std::net::TcpListener) -> Result<TcpListener, ServerError> {
+    let addr = listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let runtime_error = |reason| ServerError::Runtime { transport: Transport::Tcp, addr: addr.clone(), reason };
+    listener.set_nonblocking(true).map_err(runtime_error)?;
+    TcpListener::from_std(listener).map_err(runtime_error)
+}
+
+/// Accepts connections until the server stops, spawning a [`Handler`] for each on `tracker`.
+pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTracker) {
+    let limit = context.config.max_connections;
+    let permits = Arc::new(Semaphore::new(limit));
+    let mut consecutive_errors = 0;
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = context.shutdown.stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                consecutive_errors += 1;
+                let pause = accept_failed(&context, &e, consecutive_errors);
+                tokio::select! {
+                    () = context.shutdown.stop.cancelled() => break,
+                    () = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        consecutive_errors = 0;
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            reject_over_limit(&context, peer, limit);
+            continue;
+        };
+        let handler = Handler { stream, peer, context: Arc::clone(&context) };
+        tracker.spawn(async move {
+            handler.run().await;
+            drop(permit);
+        });
+    }
+}
+
+/// One client connection: its socket and its place in the stream.
+#[derive(Debug)]
+struct Handler {
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<Context>,
+}
+
+impl Handler {
+    async fn run(self) {
+        let context = Arc::clone(&self.context);
+        let guard = ConnectionGuard::new(&context, self.stream.local_addr().ok(), self.peer);
+        let outcome = tokio::select! {
+            biased;
+            () = context.shutdown.force.cancelled() => Err(Ending::Shutdown),
+            outcome = self.exchange() => outcome,
+        };
+        guard.finished(&outcome);
+    }
+
+    /// Reads, uppercases and writes back until the client shuts down its side.
+    async fn exchange(mut self) -> Result<(), Ending> {
+        let idle_timeout = self.context.config.idle_timeout;
+        self.stream.set_nodelay(true)?;
+        let mut uppercaser = Uppercaser::new(self.context.config.encoding);
+        loop {
+            within(idle_timeout, Ending::Idle, self.stream.readable()).await??;
+            match self.read_and_answer(&mut uppercaser)? {
+                Step::Again => {}
+                Step::Unsent(rest) => self.write(&rest).await?,
+                Step::End(tail) => {
+                    self.write(&tail).await?;
+                    add(&self.context.stats.invalid_bytes, uppercaser.invalid_bytes());
+                    self.stream.shutdown().await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Without waiting: reads what is there, uppercases it in the worker's buffers and writes as
+    /// much of the reply as the socket takes. Only what it does not take is copied out.
+    fn read_and_answer(&self, uppercaser: &mut Uppercaser) -> io::Result<Step> {
+        let stats = &self.context.stats;
+        WORKER_BUFFERS.with_borrow_mut(|buffers| {
+            buffers.ensure_input(self.context.config.read_chunk);
+            let n = match self.stream.try_read(&mut buffers.input) {
+                Ok(0) => {
+                    buffers.output.clear();
+                    uppercaser.finish(&mut buffers.output);
+                    return Ok(Step::End(buffers.output.clone()));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Again),
+                Err(e) => return Err(e),
+            };
+            add(&stats.tcp_bytes_in, n as u64);
+            buffers.output.clear();
+            uppercaser.push(buffers.input.get(..n).unwrap_or_default(), &mut buffers.output);
+            let mut written = 0;
+            while let Some(rest) = buffers.output.get(written..).filter(|rest| !rest.is_empty()) {
+                match self.stream.try_write(rest) {
+                    Ok(k) => written += k,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            add(&stats.tcp_bytes_out, written as u64);
+            let unsent = buffers.output.get(written..).unwrap_or_default();
+            Ok(if unsent.is_empty() { Step::Again } else { Step::Unsent(unsent.to_vec()) })
+        })
+    }
+
+    /// Writes all of `bytes`, waiting for the client to read, up to the write timeout.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Ending> {
+        let timeout = Some(self.context.config.write_timeout);
+        within(timeout, Ending::ReplyNotRead, self.stream.write_all(bytes)).await??;
+        add(&self.context.stats.tcp_bytes_out, bytes.len() as u64);
+        Ok(())
+    }
+}
+
+/// What one read step left to do.
+#[derive(Debug)]
+enum Step {
+    /// Nothing pending: wait for more input.
+    Again,
+    /// Part of the reply the socket did not take yet.
+    Unsent(Vec<u8>),
+    /// The client finished; the last bytes of the reply (an unfinished character, if any).
+    End(Vec<u8>),
+}
+
+/// Awaits `future` for at most `limit` (`None`: no limit), failing with `ending` when it runs out.
+async fn within<T>(
+    limit: Option<Duration>,
+    ending: Ending,
+    future: impl std::future::Future<Output = T>,
+) -> Result<T, Ending> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future).await.map_err(|_| ending),
+        None => Ok(future.await),
+    }
+}
+
+/// A worker thread's read and reply buffers, lent to one connection at a time.
+#[derive(Debug, Default)]
+struct WorkerBuffers {
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+impl WorkerBuffers {
+    fn ensure_input(&mut self, size: usize) {
+        if self.input.len() != size.max(1) {
+            self.input = vec![0; size.max(1)];
+        }
+    }
+}
+
+thread_local! {
+    static WORKER_BUFFERS: RefCell<WorkerBuffers> = RefCell::new(WorkerBuffers::default());
+}

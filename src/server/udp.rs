@@ -1,0 +1,104 @@
+//! What every UDP model shares: the rule for answering one datagram, and the blocking loop.
+//!
+//! One datagram is one request; its reply is its uppercase, sent back to the sender from the
+//! port it came to. A datagram is read whole into a buffer larger than any UDP payload, so it is
+//! never cut. A reply is sent whole or not at all: uppercasing can make text up to three times
+//! longer, and a reply that would not fit in one datagram is dropped, logged and counted, never
+//! truncated.
+//!
+//! Nothing a datagram contains may end a loop: errors are counted, logged at most once a second,
+//! and the loop reads the next datagram.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+
+use super::stats::add;
+use super::tcp::STOP_POLL;
+use super::Context;
+use crate::transform::Uppercaser;
+
+/// Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header).
+pub const MAX_IPV4_PAYLOAD: usize = 65_507;
+/// Largest UDP payload over IPv6 without jumbograms: 65,535 − 8 (UDP header).
+pub const MAX_IPV6_PAYLOAD: usize = 65_527;
+/// Receive buffer size: larger than any UDP payload, so the kernel never has to cut one.
+pub const RECEIVE_BUFFER: usize = 65_536;
+
+/// Computes the reply to one datagram into `reply`; `false` when there must be no reply.
+pub(crate) fn answer(request: &[u8], peer: SocketAddr, context: &Context, reply: &mut Vec<u8>) -> bool {
+    let stats = &context.stats;
+    add(&stats.udp_requests, 1);
+    add(&stats.udp_bytes_in, request.len() as u64);
+    let limit = max_payload(context, peer);
+    if request.len() > limit {
+        add(&stats.udp_dropped_oversize_requests, 1);
+        log_drop(context, peer, format_args!("request of {} bytes exceeds the limit of {limit}", request.len()));
+        return false;
+    }
+    reply.clear();
+    let mut uppercaser = Uppercaser::new(context.config.encoding);
+    uppercaser.push(request, reply);
+    uppercaser.finish(reply);
+    add(&stats.invalid_bytes, uppercaser.invalid_bytes());
+    if reply.len() > limit {
+        add(&stats.udp_dropped_oversize_replies, 1);
+        log_drop(
+            context,
+            peer,
+            format_args!("reply of {} bytes (request {}) would not fit in one datagram of {limit}", reply.len(), request.len()),
+        );
+        return false;
+    }
+    true
+}
+
+/// Counts the outcome of sending a reply.
+pub(crate) fn sent(context: &Context, peer: SocketAddr, result: io::Result<usize>) {
+    match result {
+        Ok(n) => {
+            add(&context.stats.udp_replies, 1);
+            add(&context.stats.udp_bytes_out, n as u64);
+        }
+        Err(e) => failed(context, format_args!("cannot send reply to {peer}: {e}")),
+    }
+}
+
+/// Counts and logs (throttled) a failed receive or send.
+pub(crate) fn failed(context: &Context, what: std::fmt::Arguments<'_>) {
+    add(&context.stats.udp_errors, 1);
+    if let Some(held_back) = context.udp_log.allow() {
+        tracing::warn!("{what} ({held_back} more UDP messages held back)");
+    }
+}
+
+fn log_drop(context: &Context, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
+    if let Some(held_back) = context.udp_log.allow() {
+        tracing::warn!("dropped datagram from {peer}: {why} ({held_back} more UDP messages held back)");
+    }
+}
+
+fn max_payload(context: &Context, peer: SocketAddr) -> usize {
+    let family = if peer.is_ipv4() { MAX_IPV4_PAYLOAD } else { MAX_IPV6_PAYLOAD };
+    context.config.max_datagram.min(family)
+}
+
+/// Answers datagrams on `socket` until the server stops (iterative model, and each thread of
+/// the threaded model).
+pub(crate) fn serve_blocking(socket: &UdpSocket, context: &Context) {
+    if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
+        tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
+    }
+    let mut request = vec![0; RECEIVE_BUFFER];
+    let mut reply = Vec::new();
+    while !context.shutdown.stop.is_cancelled() {
+        match socket.recv_from(&mut request) {
+            Ok((n, peer)) => {
+                if answer(request.get(..n).unwrap_or_default(), peer, context, &mut reply) {
+                    sent(context, peer, socket.send_to(&reply, peer));
+                }
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) => failed(context, format_args!("cannot receive: {e}")),
+        }
+    }
+}
