@@ -143,6 +143,8 @@ fn exchange_blocking(mut stream: TcpStream, context: &Context, buffers: &mut Buf
     let mut uppercaser = Uppercaser::new(config.encoding);
     loop {
         let n = match stream.read(&mut buffers.input) {
+            // `close_all` shuts the socket down, which a blocked read sees as end of stream.
+            Ok(0) if context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
