@@ -115,7 +115,11 @@ impl Uppercaser {
             Encoding::Utf8 => {
                 let rest = self.complete_pending(input, out);
                 let tail = self.push_utf8_upper(rest, out);
-                self.hold(tail);
+                // An empty tail must not clear what `complete_pending` may still be holding
+                // (a character arriving one byte per read).
+                if !tail.is_empty() {
+                    self.hold(tail);
+                }
             }
         }
     }

@@ -138,3 +138,19 @@ pub const SENTENCES: &[(&str, &str)] = &[
     ("emoji 😀🎉 stay", "EMOJI 😀🎉 STAY"),
     ("", ""),
 ];
+
+impl TestServer {
+    /// Waits (bounded) until the counters satisfy `check`: a reply can reach the client a moment
+    /// before the server has counted it.
+    pub fn stats_eventually(&self, what: &str, check: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let stats = self.stats();
+            if check(&stats) {
+                return stats;
+            }
+            assert!(std::time::Instant::now() < deadline, "counters never showed {what}: {stats:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
