@@ -106,7 +106,9 @@ pub enum ClientError {
 
 fn connect_hint(error: &io::Error) -> &'static str {
     match error.kind() {
-        io::ErrorKind::ConnectionRefused => " (nothing is listening there: start `upcase serve`, or check the port)",
+        io::ErrorKind::ConnectionRefused => {
+            " (nothing is listening there: start `upcase serve`, or check the port)"
+        }
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
             " (no answer: check the host, the port and firewalls, or raise --timeout)"
         }
@@ -175,13 +177,17 @@ impl UdpClient {
         for _ in 0..attempts {
             match self.socket.send(message) {
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Err(ClientError::Unreachable { addr }),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    return Err(ClientError::Unreachable { addr })
+                }
                 Err(e) => return Err(io_error("cannot send")(e)),
             }
             match self.socket.recv(&mut self.buffer) {
                 Ok(n) => return Ok(self.buffer.get(..n).unwrap_or_default().to_vec()),
                 Err(e) if is_timeout(&e) => continue,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Err(ClientError::Unreachable { addr }),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    return Err(ClientError::Unreachable { addr })
+                }
                 Err(e) => return Err(io_error("cannot receive")(e)),
             }
         }
@@ -210,7 +216,9 @@ fn connected_udp_socket(addr: Option<SocketAddr>, timeout: Duration) -> Result<U
     let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
     let socket = UdpSocket::bind(local).map_err(io_error("cannot open a UDP socket"))?;
     socket.connect(addr).map_err(io_error("cannot address"))?;
-    socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).map_err(io_error("cannot set a timeout"))?;
+    socket
+        .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+        .map_err(io_error("cannot set a timeout"))?;
     Ok(socket)
 }
 
@@ -275,10 +283,24 @@ pub fn tcp_stream(
             (Ok(sent), Ok(received)) => Ok(Transfer { sent, received }),
             (_, Err(Received::Silent)) => Err(ClientError::Silent { addr, timeout: options.timeout }),
             (_, Err(Received::Output(reason))) => Err(ClientError::Output { reason }),
-            (Err(e), _) => Err(io_error("cannot send (did the server close early?)")(e)),
-            (_, Err(Received::Socket(e))) => Err(io_error("cannot receive")(e)),
+            // A reset is the cause; a failed send is only its echo on the other thread.
+            (_, Err(Received::Socket(reason))) | (Err(reason), _) if is_reset(&reason) => {
+                Err(io_error(CLOSED_EARLY)(reason))
+            }
+            (_, Err(Received::Socket(reason))) => Err(io_error("cannot receive")(reason)),
+            (Err(reason), Ok(_)) => Err(io_error("cannot send")(reason)),
         }
     })
+}
+
+const CLOSED_EARLY: &str = "the server closed the connection before reading everything that was sent \
+     (it may read only one buffer, as the lecture's server does)";
+
+fn is_reset(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::NotConnected
+    )
 }
 
 fn send_all(mut input: impl Read, mut socket: &TcpStream) -> io::Result<u64> {

@@ -95,12 +95,7 @@ pub struct Uppercaser {
 impl Uppercaser {
     /// A fresh uppercaser, at the start of a stream.
     pub fn new(encoding: Encoding) -> Self {
-        Self {
-            encoding,
-            pending: [0; 3],
-            pending_len: 0,
-            invalid_bytes: 0,
-        }
+        Self { encoding, pending: [0; 3], pending_len: 0, invalid_bytes: 0 }
     }
 
     /// The encoding this uppercaser reads.
@@ -232,7 +227,6 @@ fn utf8_width(lead: u8) -> usize {
         _ => 4,
     }
 }
-
 
 /// Whether `bytes` is the start of a valid UTF-8 character that more bytes would complete.
 fn is_unfinished_char(bytes: &[u8]) -> bool {

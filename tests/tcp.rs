@@ -94,7 +94,11 @@ fn invalid_utf8_comes_back_byte_for_byte(model: Model) {
 }
 
 fn ascii_encoding_is_binary_safe(model: Model) {
-    let server = TestServer::start(Config { model, encoding: upcase::transform::Encoding::Ascii, ..Config::default() });
+    let server = TestServer::start(Config {
+        model,
+        encoding: upcase::transform::Encoding::Ascii,
+        ..Config::default()
+    });
     let input: Vec<u8> = (0..=255).collect();
     let expected: Vec<u8> = input.iter().map(u8::to_ascii_uppercase).collect();
     assert_eq!(tcp_exchange(server.addr, &input), expected);

@@ -56,8 +56,7 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let options = Options { timeout: args.timeout.unwrap_or(default_timeout), retries: args.retries };
     let mut exchange = Exchange::new(&args, options)?;
     if !args.text.is_empty() {
-        let reply = exchange.request(args.text.join(" ").as_bytes())?;
-        print_line(&reply)?;
+        exchange.request_and_print(args.text.join(" ").as_bytes())?;
         return Ok(ExitCode::from(EXIT_OK));
     }
     let stdin = io::stdin();
@@ -69,7 +68,8 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             let mut stdout = io::stdout().lock();
             match client::tcp_stream(&target, stdin, &mut stdout, options) {
                 // Whoever reads our output has had enough (`| head`): not an error.
-                Err(client::ClientError::Output { reason }) if reason.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(client::ClientError::Output { reason }) if reason.kind() == io::ErrorKind::BrokenPipe => {
+                }
                 result => {
                     result?;
                 }
@@ -78,8 +78,7 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         Exchange::Udp(ref mut udp) => {
             for line in stdin.lock().split(b'\n') {
                 let line = line.context("cannot read stdin")?;
-                let reply = udp.request(strip_cr(&line))?;
-                print_line(&reply)?;
+                print_line(&udp.request(strip_cr(&line))?)?;
             }
         }
     }
@@ -102,11 +101,21 @@ impl Exchange {
         })
     }
 
-    fn request(&mut self, message: &[u8]) -> Result<Vec<u8>, client::ClientError> {
+    /// Sends one message and prints its reply on a line. Over TCP, whatever part of the reply
+    /// arrived before a failure is printed too, so nothing received is hidden.
+    fn request_and_print(&mut self, message: &[u8]) -> anyhow::Result<()> {
         match self {
-            Self::Tcp { target, options } => client::tcp_request(target, message, *options),
-            Self::Udp(udp) => udp.request(message),
+            Self::Tcp { target, options } => {
+                let mut reply = Vec::new();
+                let outcome = client::tcp_stream(target, message, &mut reply, *options);
+                if outcome.is_ok() || !reply.is_empty() {
+                    print_line(&reply)?;
+                }
+                outcome?;
+            }
+            Self::Udp(udp) => print_line(&udp.request(message)?)?,
         }
+        Ok(())
     }
 }
 
@@ -124,12 +133,9 @@ fn prompt_loop(exchange: &mut Exchange, mut input: impl BufRead) -> anyhow::Resu
             break;
         }
         let message = strip_cr(line.strip_suffix(b"\n").unwrap_or(&line));
-        match exchange.request(message) {
-            Ok(reply) => print_line(&reply)?,
-            Err(error) => {
-                failures += 1;
-                eprintln!("upcase: error: {error}");
-            }
+        if let Err(error) = exchange.request_and_print(message) {
+            failures += 1;
+            eprintln!("upcase: error: {error:#}");
         }
     }
     Ok(ExitCode::from(if failures == 0 { EXIT_OK } else { EXIT_FAILED }))

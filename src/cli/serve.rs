@@ -100,7 +100,12 @@ impl ServeArgs {
 
     fn bind_options(&self) -> BindOptions {
         let both = self.udp == self.tcp;
-        BindOptions { listen: self.listen.clone(), tcp: both || self.tcp, udp: both || self.udp, backlog: self.backlog }
+        BindOptions {
+            listen: self.listen.clone(),
+            tcp: both || self.tcp,
+            udp: both || self.udp,
+            backlog: self.backlog,
+        }
     }
 }
 
@@ -138,7 +143,8 @@ fn announce(server: &Server) -> anyhow::Result<()> {
 /// First Ctrl-C or SIGTERM: graceful stop. Second: exit at once.
 async fn stop_on_signals(stop: tokio_util::sync::CancellationToken, grace: Duration) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    let (Ok(mut interrupt), Ok(mut terminate)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
     else {
         tracing::warn!("cannot listen for signals; stop the server with SIGKILL");
         return;
@@ -149,7 +155,9 @@ async fn stop_on_signals(stop: tokio_util::sync::CancellationToken, grace: Durat
             _ = terminate.recv() => {}
         }
         if signals_seen == 1 {
-            tracing::info!("stopping: finishing open streams for up to {grace:?} (signal again to exit at once)");
+            tracing::info!(
+                "stopping: finishing open streams for up to {grace:?} (signal again to exit at once)"
+            );
             stop.cancel();
         } else {
             tracing::warn!("second signal: exiting at once");

@@ -164,7 +164,13 @@ fn exchange_blocking(mut stream: TcpStream, context: &Context, buffers: &mut Buf
 }
 
 fn write_blocking(stream: &mut TcpStream, bytes: &[u8], context: &Context) -> Result<(), Ending> {
-    stream.write_all(bytes).map_err(|e| if is_timeout(&e) { Ending::ReplyNotRead } else { closed_or(context, e) })?;
+    stream.write_all(bytes).map_err(|e| {
+        if is_timeout(&e) {
+            Ending::ReplyNotRead
+        } else {
+            closed_or(context, e)
+        }
+    })?;
     add(&context.stats.tcp_bytes_out, bytes.len() as u64);
     Ok(())
 }

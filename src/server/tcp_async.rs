@@ -27,7 +27,8 @@ use crate::transform::Uppercaser;
 /// Hands a bound listener to the Tokio runtime.
 pub fn register(listener: std::net::TcpListener) -> Result<TcpListener, ServerError> {
     let addr = listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    let runtime_error = |reason| ServerError::Runtime { transport: Transport::Tcp, addr: addr.clone(), reason };
+    let runtime_error =
+        |reason| ServerError::Runtime { transport: Transport::Tcp, addr: addr.clone(), reason };
     listener.set_nonblocking(true).map_err(runtime_error)?;
     TcpListener::from_std(listener).map_err(runtime_error)
 }

@@ -32,7 +32,11 @@ pub(crate) fn answer(request: &[u8], peer: SocketAddr, context: &Context, reply:
     let limit = max_payload(context, peer);
     if request.len() > limit {
         add(&stats.udp_dropped_oversize_requests, 1);
-        log_drop(context, peer, format_args!("request of {} bytes exceeds the limit of {limit}", request.len()));
+        log_drop(
+            context,
+            peer,
+            format_args!("request of {} bytes exceeds the limit of {limit}", request.len()),
+        );
         return false;
     }
     reply.clear();
@@ -45,7 +49,11 @@ pub(crate) fn answer(request: &[u8], peer: SocketAddr, context: &Context, reply:
         log_drop(
             context,
             peer,
-            format_args!("reply of {} bytes (request {}) would not fit in one datagram of {limit}", reply.len(), request.len()),
+            format_args!(
+                "reply of {} bytes (request {}) would not fit in one datagram of {limit}",
+                reply.len(),
+                request.len()
+            ),
         );
         return false;
     }

@@ -10,7 +10,8 @@ use super::{Context, ServerError, Transport};
 /// Hands a bound UDP socket to the Tokio runtime.
 pub fn register(socket: std::net::UdpSocket) -> Result<UdpSocket, ServerError> {
     let addr = socket.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    let runtime_error = |reason| ServerError::Runtime { transport: Transport::Udp, addr: addr.clone(), reason };
+    let runtime_error =
+        |reason| ServerError::Runtime { transport: Transport::Udp, addr: addr.clone(), reason };
     socket.set_nonblocking(true).map_err(runtime_error)?;
     UdpSocket::from_std(socket).map_err(runtime_error)
 }

@@ -2,7 +2,7 @@
 //! blocking clients to talk to it. Every wait here is bounded, so a broken server fails a test
 //! instead of hanging it.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
@@ -31,7 +31,8 @@ impl TestServer {
     }
 
     pub fn start_on(listen: &str, config: Config) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let options = BindOptions { listen: vec![listen.to_owned()], tcp: true, udp: true, backlog: 4096 };
         let sockets = server::bind(&options).expect("bind");
         let server = {
