@@ -13,11 +13,11 @@
 //! failed, where, and what to try.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::server::udp::{MAX_IPV4_PAYLOAD, RECEIVE_BUFFER};
+use crate::net::{self, MAX_IPV4_PAYLOAD, RECEIVE_BUFFER};
 
 /// How long to wait and how often to try again.
 #[derive(Debug, Clone, Copy)]
@@ -116,15 +116,9 @@ fn connect_hint(error: &io::Error) -> &'static str {
     }
 }
 
-/// Resolves `host:port`, IPv4 addresses first (the lecture's servers bind IPv4 only).
+/// Resolves the target `host:port`, IPv4 addresses first.
 pub fn resolve(target: &str) -> Result<Vec<SocketAddr>, ClientError> {
-    let resolve_error = |reason| ClientError::Resolve { target: target.to_owned(), reason };
-    let mut addrs: Vec<SocketAddr> = target.to_socket_addrs().map_err(resolve_error)?.collect();
-    addrs.sort_by_key(SocketAddr::is_ipv6);
-    if addrs.is_empty() {
-        return Err(resolve_error(io::Error::new(io::ErrorKind::NotFound, "no addresses")));
-    }
-    Ok(addrs)
+    net::resolve(target).map_err(|reason| ClientError::Resolve { target: target.to_owned(), reason })
 }
 
 /// A UDP client: one socket, connected to the server so only its datagrams are accepted.

@@ -7,9 +7,11 @@
 //! - [`server`]: the service over UDP and TCP, one file per protocol and concurrency model
 //!   (iterative, thread per connection, async), sharing binding, limits, counters and shutdown.
 //! - [`client`]: `upcase send`, the lecture's client made robust (timeouts, retries, streaming).
+//! - [`net`]: what server and client share about the network: address resolution, datagram sizes.
 //! - [`cli`]: the command line of the `upcase` binary; the only place that parses flags.
 
 pub mod cli;
 pub mod client;
+pub mod net;
 pub mod server;
 pub mod transform;

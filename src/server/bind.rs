@@ -4,7 +4,7 @@
 //! 0 and learn the real port before any loop starts. This module must never serve traffic.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -74,14 +74,7 @@ pub fn bind(options: &BindOptions) -> Result<Sockets, ServerError> {
 }
 
 fn resolve(spec: &str) -> Result<Vec<SocketAddr>, ServerError> {
-    let resolve_error = |reason| ServerError::Resolve { spec: spec.to_owned(), reason };
-    let mut addrs: Vec<SocketAddr> = spec.to_socket_addrs().map_err(resolve_error)?.collect();
-    addrs.sort_by_key(|a| (a.is_ipv6(), *a));
-    addrs.dedup();
-    if addrs.is_empty() {
-        return Err(resolve_error(io::Error::new(io::ErrorKind::NotFound, "no addresses")));
-    }
-    Ok(addrs)
+    crate::net::resolve(spec).map_err(|reason| ServerError::Resolve { spec: spec.to_owned(), reason })
 }
 
 fn bind_one(addr: SocketAddr, options: &BindOptions, sockets: &mut Sockets) -> Result<(), ServerError> {

@@ -129,7 +129,7 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(60)),
             write_timeout: Duration::from_secs(30),
             grace: Duration::from_secs(5),
-            max_datagram: udp::MAX_IPV4_PAYLOAD,
+            max_datagram: crate::net::MAX_IPV4_PAYLOAD,
             read_chunk: 64 * 1024,
         }
     }

@@ -15,14 +15,8 @@ use std::net::{SocketAddr, UdpSocket};
 use super::stats::add;
 use super::tcp::STOP_POLL;
 use super::Context;
+use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, RECEIVE_BUFFER};
 use crate::transform::Uppercaser;
-
-/// Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header).
-pub const MAX_IPV4_PAYLOAD: usize = 65_507;
-/// Largest UDP payload over IPv6 without jumbograms: 65,535 − 8 (UDP header).
-pub const MAX_IPV6_PAYLOAD: usize = 65_527;
-/// Receive buffer size: larger than any UDP payload, so the kernel never has to cut one.
-pub const RECEIVE_BUFFER: usize = 65_536;
 
 /// Computes the reply to one datagram into `reply`; `false` when there must be no reply.
 pub(crate) fn answer(request: &[u8], peer: SocketAddr, context: &Context, reply: &mut Vec<u8>) -> bool {

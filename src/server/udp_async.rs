@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use super::udp::{answer, failed, sent, RECEIVE_BUFFER};
+use super::udp::{answer, failed, sent};
 use super::{Context, ServerError, Transport};
+use crate::net::RECEIVE_BUFFER;
 
 /// Hands a bound UDP socket to the Tokio runtime.
 pub fn register(socket: std::net::UdpSocket) -> Result<UdpSocket, ServerError> {
