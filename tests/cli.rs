@@ -25,6 +25,29 @@ fn serve_announces_tcp_and_udp_on_one_port() {
     assert_ne!(server.tcp().port(), 0);
 }
 
+/// `localhost` is both loopbacks whatever /etc/hosts says; each gets its own free port here.
+#[test]
+fn serve_on_localhost_listens_on_both_loopbacks() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine; skipping");
+        return;
+    }
+    let mut command = upcase();
+    command.args(["serve", "--listen", "localhost:0"]);
+    let mut lines = Vec::new();
+    let (_server, ()) = start_server("upcase serve", command, |line| {
+        lines.push(line.to_owned());
+        (lines.len() == 4).then_some(())
+    });
+    for family in ["tcp 127.0.0.1:", "tcp [::1]:", "udp 127.0.0.1:", "udp [::1]:"] {
+        let line = lines.iter().find(|l| l.starts_with(&format!("listening on {family}")));
+        let addr = line.unwrap_or_else(|| panic!("no {family} in {lines:?}")).rsplit(' ').next().unwrap();
+        let transport = if family.starts_with("udp") { "--udp" } else { "--tcp" };
+        let out = upcase_send(&[transport, "--to", addr, "both"], b"");
+        assert_eq!(out.assert_success("send").stdout, b"BOTH\n", "{family}");
+    }
+}
+
 #[test]
 fn serve_one_transport_only() {
     let udp_only = serve_upcase(&["--udp"]);

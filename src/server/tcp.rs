@@ -36,7 +36,7 @@ impl<'a> ConnectionGuard<'a> {
     pub(crate) fn new(context: &'a Context, local: Option<SocketAddr>, peer: SocketAddr) -> Self {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_open, 1);
-        tracing::debug!(server = ?local, client = %peer, "connection opened");
+        tracing::debug!(server = %display_addr(local), client = %peer, "connection opened");
         Self { context, peer, local }
     }
 
@@ -45,7 +45,7 @@ impl<'a> ConnectionGuard<'a> {
         let stats = &self.context.stats;
         let counter = match outcome {
             Ok(()) => {
-                tracing::debug!(server = ?self.local, client = %self.peer, "connection closed");
+                tracing::debug!(server = %display_addr(self.local), client = %self.peer, "connection closed");
                 return;
             }
             Err(Ending::Idle) => &stats.tcp_idle_timeouts,
@@ -64,6 +64,10 @@ impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
         decrement(&self.context.stats.tcp_open);
     }
+}
+
+fn display_addr(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(|| "?".to_owned(), |a| a.to_string())
 }
 
 /// Why a connection ended other than by the client finishing.
