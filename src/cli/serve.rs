@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::{parse_duration, parse_encoding, EXIT_OK};
+use crate::server::rate_limit::RateLimit;
 use crate::server::{self, BindOptions, Config, Model, Server};
 use crate::transform::Encoding;
 
@@ -59,6 +60,11 @@ pub(super) struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     write_timeout: Duration,
 
+    /// Close a TCP connection after this long in total, however active (0: never). Bounds what
+    /// a slow client that is never quite idle can hold.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    max_connection_time: Duration,
+
     /// On Ctrl-C or SIGTERM, how long open TCP streams may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
@@ -72,6 +78,24 @@ pub(super) struct ServeArgs {
     /// (capped by net.core.somaxconn).
     #[arg(long, value_name = "N", default_value_t = 4096)]
     backlog: i32,
+
+    /// Answer UDP datagrams from source ports below 1024 (ignored by default: answering echo or
+    /// chargen services lets a forged datagram start an endless loop).
+    #[arg(long)]
+    udp_allow_low_ports: bool,
+
+    /// UDP reply bytes per second that one source address may draw (0: unlimited). Applies to
+    /// non-loopback clients, so a forged source cannot use the server as an amplifier.
+    #[arg(long, value_name = "BYTES", default_value_t = RateLimit::default().bytes_per_second)]
+    udp_rate: u64,
+
+    /// UDP reply bytes one source address may draw at once, after a quiet spell.
+    #[arg(long, value_name = "BYTES", default_value_t = RateLimit::default().burst)]
+    udp_burst: u64,
+
+    /// Apply --udp-rate to loopback clients too.
+    #[arg(long)]
+    udp_rate_loopback: bool,
 }
 
 fn parse_model(name: &str) -> Result<Model, String> {
@@ -92,9 +116,15 @@ impl ServeArgs {
             udp_threads: self.workers.unwrap_or(defaults.udp_threads),
             idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
             write_timeout: self.write_timeout,
+            max_connection_time: Some(self.max_connection_time).filter(|d| !d.is_zero()),
             grace: self.grace,
             max_datagram: self.max_datagram,
             read_chunk: defaults.read_chunk,
+            udp_allow_low_ports: self.udp_allow_low_ports,
+            udp_rate: (self.udp_rate > 0)
+                .then_some(RateLimit { bytes_per_second: self.udp_rate, burst: self.udp_burst }),
+            udp_rate_loopback: self.udp_rate_loopback,
+            panic_on: None,
         }
     }
 
@@ -121,6 +151,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let sockets = server::bind(&args.bind_options())?;
         let server = Server::start(sockets, config.clone())?;
         announce(&server)?;
+        warn_if_reachable(&server, &config);
         tracing::info!(model = %config.model, encoding = %config.encoding, "ready");
         tokio::spawn(stop_on_signals(server.stop_token(), config.grace));
         let summary = server.wait().await;
@@ -138,6 +169,31 @@ fn announce(server: &Server) -> anyhow::Result<()> {
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// Loopback is the default; a server others can reach gets one line saying what protects it.
+fn warn_if_reachable(server: &Server, config: &Config) {
+    let reachable: Vec<String> = server
+        .local_addrs()
+        .iter()
+        .filter(|(_, addr)| !addr.ip().is_loopback())
+        .map(|(transport, addr)| format!("{transport} {addr}"))
+        .collect();
+    if reachable.is_empty() {
+        return;
+    }
+    let udp_rate = config
+        .udp_rate
+        .map_or("unlimited".to_owned(), |r| format!("{} bytes/s, burst {}", r.bytes_per_second, r.burst));
+    tracing::warn!(
+        "listening beyond loopback ({}): anyone who can reach it can use it. Protections: UDP replies \
+         per source {udp_rate} (--udp-rate), UDP from ports below 1024 {}, at most {} TCP connections \
+         (--max-connections), idle timeout {:?} (--idle-timeout)",
+        reachable.join(", "),
+        if config.udp_allow_low_ports { "answered" } else { "ignored" },
+        config.max_connections,
+        config.idle_timeout,
+    );
 }
 
 /// First Ctrl-C or SIGTERM: graceful stop. Second: exit at once.

@@ -16,6 +16,7 @@
 //! field, and errors on one connection or datagram are counted and logged, never propagated.
 
 pub mod bind;
+pub mod rate_limit;
 pub mod stats;
 pub mod tcp;
 pub mod tcp_async;
@@ -110,12 +111,29 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// A TCP client that does not read its reply for this long is dropped.
     pub write_timeout: Duration,
+    /// A TCP connection open this long is closed, however active. `None`: no limit. Bounds what a
+    /// slow client (one byte every few seconds, never idle long enough) can hold.
+    pub max_connection_time: Option<Duration>,
     /// After a stop, how long open TCP streams may take to finish before they are closed.
     pub grace: Duration,
     /// Largest UDP request answered and largest reply sent, in bytes.
     pub max_datagram: usize,
     /// Bytes read from a TCP connection at a time; the transform's output is at most 3× this.
     pub read_chunk: usize,
+    /// Answer UDP datagrams from source ports below 1024. Off by default: those are system
+    /// services (echo on 7, chargen on 19), and answering them lets a spoofed datagram start an
+    /// endless loop between two servers. Datagrams from the server's own port are never answered.
+    pub udp_allow_low_ports: bool,
+    /// Budget of UDP reply bytes per source address. `None`: unlimited.
+    pub udp_rate: Option<rate_limit::RateLimit>,
+    /// Apply `udp_rate` to loopback clients too (by default only to others, so local
+    /// benchmarks are not throttled).
+    pub udp_rate_loopback: bool,
+    /// Test-only fault injection: panic while handling any read or datagram that contains these
+    /// bytes, to prove a panic in one handler does not take down the server. Always `None` in
+    /// the binary.
+    #[doc(hidden)]
+    pub panic_on: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -128,9 +146,14 @@ impl Default for Config {
             udp_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             idle_timeout: Some(Duration::from_secs(60)),
             write_timeout: Duration::from_secs(30),
+            max_connection_time: None,
             grace: Duration::from_secs(5),
             max_datagram: crate::net::MAX_IPV4_PAYLOAD,
             read_chunk: 64 * 1024,
+            udp_allow_low_ports: false,
+            udp_rate: Some(rate_limit::RateLimit::default()),
+            udp_rate_loopback: false,
+            panic_on: None,
         }
     }
 }
@@ -205,11 +228,14 @@ pub struct Context {
     pub(crate) accept_error_log: stats::LogThrottle,
     /// Limits how often UDP drops and errors are logged.
     pub(crate) udp_log: stats::LogThrottle,
+    /// Per-source budgets of UDP reply bytes, when `udp_rate` is set.
+    pub(crate) udp_budgets: Option<rate_limit::Budgets>,
 }
 
 impl Context {
     fn new(config: Config) -> Self {
         Self {
+            udp_budgets: config.udp_rate.map(rate_limit::Budgets::new),
             config,
             stats: Stats::default(),
             shutdown: Shutdown::default(),
@@ -217,6 +243,17 @@ impl Context {
             over_limit_log: stats::LogThrottle::default(),
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
+        }
+    }
+}
+
+impl Context {
+    /// Test-only fault injection: panics if `bytes` contain [`Config::panic_on`].
+    pub(crate) fn inject_fault(&self, bytes: &[u8]) {
+        if let Some(trigger) = self.config.panic_on.as_deref().filter(|t| !t.is_empty()) {
+            if bytes.windows(trigger.len()).any(|window| window == trigger) {
+                panic!("fault injected: input contained the test's panic trigger");
+            }
         }
     }
 }

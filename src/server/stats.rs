@@ -56,6 +56,8 @@ counters! {
     tcp_write_timeouts,
     /// TCP connections that ended in an error (reset by the client, broken pipe).
     tcp_errors,
+    /// TCP connections closed because they were open longer than `max_connection_time`.
+    tcp_lifetime_exceeded,
     /// TCP connections still open when the shutdown grace period ran out, closed by force.
     tcp_closed_at_shutdown,
     /// Bytes read from TCP clients.
@@ -70,6 +72,11 @@ counters! {
     udp_dropped_oversize_requests,
     /// UDP replies that would not fit in one datagram, dropped rather than cut.
     udp_dropped_oversize_replies,
+    /// UDP datagrams ignored for their source port (below 1024, or the server's own port): the
+    /// echo/chargen reflection-loop guard.
+    udp_ignored_source_port,
+    /// UDP replies not sent because their source address had used up its `udp_rate` budget.
+    udp_rate_limited,
     /// UDP receive or send calls that failed.
     udp_errors,
     /// Bytes received in UDP datagrams.
@@ -78,6 +85,8 @@ counters! {
     udp_bytes_out,
     /// Bytes that were not valid text in the configured encoding and were passed through as is.
     invalid_bytes,
+    /// Panics caught while serving one connection or datagram (a bug; the server went on).
+    panics,
 }
 
 /// Adds `n` to a counter; the one way the server bumps a counter.

@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::stats::{add, decrement};
 use super::Context;
@@ -51,6 +52,11 @@ impl<'a> ConnectionGuard<'a> {
             Err(Ending::Idle) => &stats.tcp_idle_timeouts,
             Err(Ending::ReplyNotRead) => &stats.tcp_write_timeouts,
             Err(Ending::Shutdown) => &stats.tcp_closed_at_shutdown,
+            Err(Ending::Lifetime) => &stats.tcp_lifetime_exceeded,
+            Err(Ending::Panic) => {
+                tracing::error!(client = %self.peer, "bug: panic while serving a connection; the server goes on");
+                &stats.panics
+            }
             Err(Ending::Io(_)) => &stats.tcp_errors,
         };
         add(counter, 1);
@@ -79,6 +85,12 @@ pub(crate) enum Ending {
     /// The client did not read its reply for the write timeout.
     #[error("client did not read its reply within the write timeout")]
     ReplyNotRead,
+    /// The connection was open for longer than the maximum connection time.
+    #[error("open for longer than the maximum connection time")]
+    Lifetime,
+    /// Serving it panicked (a bug); only this connection ended.
+    #[error("panic while serving")]
+    Panic,
     /// The server's shutdown grace period ran out.
     #[error("server shutting down")]
     Shutdown,
@@ -133,58 +145,101 @@ impl Buffers {
 pub(crate) fn serve_blocking(stream: TcpStream, peer: SocketAddr, context: &Context, buffers: &mut Buffers) {
     let guard = ConnectionGuard::new(context, stream.local_addr().ok(), peer);
     let outcome = match context.blocking_connections.register(&stream) {
-        Some(_registration) => exchange_blocking(stream, context, buffers),
+        Some(_registration) => {
+            let exchange = AssertUnwindSafe(|| BlockingExchange::new(stream, context).run(buffers));
+            std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic))
+        }
         None => Err(Ending::Shutdown),
     };
     guard.finished(&outcome);
 }
 
-fn exchange_blocking(mut stream: TcpStream, context: &Context, buffers: &mut Buffers) -> Result<(), Ending> {
-    let config = &context.config;
-    stream.set_read_timeout(config.idle_timeout)?;
-    stream.set_write_timeout(Some(config.write_timeout))?;
-    stream.set_nodelay(true)?;
-    let mut uppercaser = Uppercaser::new(config.encoding);
-    loop {
-        let n = match stream.read(&mut buffers.input) {
-            // `close_all` shuts the socket down, which a blocked read sees as end of stream.
-            Ok(0) if context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => return Err(Ending::Idle),
-            Err(e) => return Err(closed_or(context, e)),
-        };
-        add(&context.stats.tcp_bytes_in, n as u64);
-        buffers.output.clear();
-        uppercaser.push(buffers.input.get(..n).unwrap_or_default(), &mut buffers.output);
-        write_blocking(&mut stream, &buffers.output, context)?;
+/// One connection served on the calling thread, with its timeouts.
+///
+/// Socket timeouts (SO_RCVTIMEO, SO_SNDTIMEO) are set before each call to the lower of the
+/// idle or write timeout and what is left of the connection's maximum lifetime, so a blocked
+/// call can tell which limit it hit.
+struct BlockingExchange<'a> {
+    stream: TcpStream,
+    context: &'a Context,
+    deadline: Option<Instant>,
+}
+
+impl<'a> BlockingExchange<'a> {
+    fn new(stream: TcpStream, context: &'a Context) -> Self {
+        let deadline = context.config.max_connection_time.map(|limit| Instant::now() + limit);
+        Self { stream, context, deadline }
     }
-    buffers.output.clear();
-    uppercaser.finish(&mut buffers.output);
-    write_blocking(&mut stream, &buffers.output, context)?;
-    add(&context.stats.invalid_bytes, uppercaser.invalid_bytes());
-    Ok(stream.shutdown(Direction::Write)?)
-}
 
-fn write_blocking(stream: &mut TcpStream, bytes: &[u8], context: &Context) -> Result<(), Ending> {
-    stream.write_all(bytes).map_err(|e| {
-        if is_timeout(&e) {
-            Ending::ReplyNotRead
-        } else {
-            closed_or(context, e)
+    fn run(mut self, buffers: &mut Buffers) -> Result<(), Ending> {
+        let config = &self.context.config;
+        self.stream.set_nodelay(true)?;
+        let mut uppercaser = Uppercaser::new(config.encoding);
+        loop {
+            let timeout = self.limit(config.idle_timeout)?;
+            self.stream.set_read_timeout(timeout)?;
+            let n = match self.stream.read(&mut buffers.input) {
+                // `close_all` shuts the socket down, which a blocked read sees as end of stream.
+                Ok(0) if self.context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::Idle)),
+                Err(e) => return Err(self.closed_or(e)),
+            };
+            add(&self.context.stats.tcp_bytes_in, n as u64);
+            let input = buffers.input.get(..n).unwrap_or_default();
+            self.context.inject_fault(input);
+            buffers.output.clear();
+            uppercaser.push(input, &mut buffers.output);
+            self.write(&buffers.output)?;
         }
-    })?;
-    add(&context.stats.tcp_bytes_out, bytes.len() as u64);
-    Ok(())
-}
+        buffers.output.clear();
+        uppercaser.finish(&mut buffers.output);
+        self.write(&buffers.output)?;
+        add(&self.context.stats.invalid_bytes, uppercaser.invalid_bytes());
+        Ok(self.stream.shutdown(Direction::Write)?)
+    }
 
-/// An I/O error, unless it is the server itself closing the socket at the end of a shutdown.
-fn closed_or(context: &Context, error: io::Error) -> Ending {
-    if context.shutdown.force.is_cancelled() {
-        Ending::Shutdown
-    } else {
-        Ending::Io(error)
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Ending> {
+        let timeout = self.limit(Some(self.context.config.write_timeout))?;
+        self.stream.set_write_timeout(timeout)?;
+        if let Err(e) = self.stream.write_all(bytes) {
+            return Err(if is_timeout(&e) {
+                self.timed_out(Ending::ReplyNotRead)
+            } else {
+                self.closed_or(e)
+            });
+        }
+        add(&self.context.stats.tcp_bytes_out, bytes.len() as u64);
+        Ok(())
+    }
+
+    /// The lower of `own` and the time left to live; fails once no time is left.
+    fn limit(&self, own: Option<Duration>) -> Result<Option<Duration>, Ending> {
+        let Some(deadline) = self.deadline else { return Ok(own) };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Ending::Lifetime);
+        }
+        Ok(Some(own.map_or(left, |own| own.min(left))))
+    }
+
+    /// Which limit a timed-out call hit: the lifetime if it is over, else `own`.
+    fn timed_out(&self, own: Ending) -> Ending {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Ending::Lifetime,
+            _ => own,
+        }
+    }
+
+    /// An I/O error, unless it is the server itself closing the socket at the end of a shutdown.
+    fn closed_or(&self, error: io::Error) -> Ending {
+        if self.context.shutdown.force.is_cancelled() {
+            Ending::Shutdown
+        } else {
+            Ending::Io(error)
+        }
     }
 }
 

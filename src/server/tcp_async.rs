@@ -11,9 +11,11 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -80,10 +82,13 @@ impl Handler {
     async fn run(self) {
         let context = Arc::clone(&self.context);
         let guard = ConnectionGuard::new(&context, self.stream.local_addr().ok(), self.peer);
+        let lifetime = context.config.max_connection_time;
+        // A panic here would be a bug; it ends this connection only, and is counted.
+        let exchange = AssertUnwindSafe(within(lifetime, Ending::Lifetime, self.exchange())).catch_unwind();
         let outcome = tokio::select! {
             biased;
             () = context.shutdown.force.cancelled() => Err(Ending::Shutdown),
-            outcome = self.exchange() => outcome,
+            outcome = exchange => outcome.unwrap_or(Err(Ending::Panic)).and_then(|outcome| outcome),
         };
         guard.finished(&outcome);
     }
@@ -125,8 +130,10 @@ impl Handler {
                 Err(e) => return Err(e),
             };
             add(&stats.tcp_bytes_in, n as u64);
+            let input = buffers.input.get(..n).unwrap_or_default();
+            self.context.inject_fault(input);
             buffers.output.clear();
-            uppercaser.push(buffers.input.get(..n).unwrap_or_default(), &mut buffers.output);
+            uppercaser.push(input, &mut buffers.output);
             let mut written = 0;
             while let Some(rest) = buffers.output.get(written..).filter(|rest| !rest.is_empty()) {
                 match self.stream.try_write(rest) {
@@ -162,7 +169,7 @@ enum Step {
 }
 
 /// Awaits `future` for at most `limit` (`None`: no limit), failing with `ending` when it runs out.
-async fn within<T>(
+pub(crate) async fn within<T>(
     limit: Option<Duration>,
     ending: Ending,
     future: impl std::future::Future<Output = T>,

@@ -6,8 +6,13 @@
 //! longer, and a reply that would not fit in one datagram is dropped, logged and counted, never
 //! truncated.
 //!
-//! Nothing a datagram contains may end a loop: errors are counted, logged at most once a second,
-//! and the loop reads the next datagram.
+//! Before answering, two guards against abuse (see `docs/OPERATIONS.md`): datagrams from ports
+//! below 1024 or from the server's own port are ignored (the echo/chargen reflection loop), and
+//! each source address has a budget of reply bytes ([`super::rate_limit`]), so a forged source
+//! cannot turn the server into an amplifier.
+//!
+//! Nothing a datagram contains may end a loop: errors, and even a panic while answering one, are
+//! counted, logged at most once a second, and the loop reads the next datagram.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -18,11 +23,57 @@ use super::Context;
 use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, RECEIVE_BUFFER};
 use crate::transform::Uppercaser;
 
-/// Computes the reply to one datagram into `reply`; `false` when there must be no reply.
-pub(crate) fn answer(request: &[u8], peer: SocketAddr, context: &Context, reply: &mut Vec<u8>) -> bool {
+/// Computes the reply to one datagram that arrived on `local_port` into `reply`; `false` when
+/// there must be no reply. Never panics: a bug that would is caught, counted and logged here.
+pub(crate) fn answer(
+    request: &[u8],
+    peer: SocketAddr,
+    local_port: u16,
+    context: &Context,
+    reply: &mut Vec<u8>,
+) -> bool {
     let stats = &context.stats;
     add(&stats.udp_requests, 1);
     add(&stats.udp_bytes_in, request.len() as u64);
+    if (peer.port() < 1024 && !context.config.udp_allow_low_ports) || peer.port() == local_port {
+        add(&stats.udp_ignored_source_port, 1);
+        log_drop(
+            context,
+            peer,
+            format_args!("source port {} may be a service that answers back", peer.port()),
+        );
+        return false;
+    }
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        uppercase_within_limits(request, peer, context, reply)
+    }));
+    match answered {
+        Ok(answered) => answered && within_budget(peer, reply.len(), context),
+        Err(_) => {
+            add(&stats.panics, 1);
+            tracing::error!("bug: panic while answering a datagram from {peer}; the server goes on");
+            false
+        }
+    }
+}
+
+/// Whether the source's budget covers a reply of `len` bytes (loopback is exempt by default).
+fn within_budget(peer: SocketAddr, len: usize, context: &Context) -> bool {
+    let Some(budgets) = &context.udp_budgets else { return true };
+    if peer.ip().is_loopback() && !context.config.udp_rate_loopback {
+        return true;
+    }
+    if budgets.take(peer.ip(), len, std::time::Instant::now()) {
+        return true;
+    }
+    add(&context.stats.udp_rate_limited, 1);
+    log_drop(context, peer, format_args!("reply of {len} bytes is over this source's budget (--udp-rate)"));
+    false
+}
+
+fn uppercase_within_limits(request: &[u8], peer: SocketAddr, context: &Context, reply: &mut Vec<u8>) -> bool {
+    let stats = &context.stats;
+    context.inject_fault(request);
     let limit = max_payload(context, peer);
     if request.len() > limit {
         add(&stats.udp_dropped_oversize_requests, 1);
@@ -92,10 +143,11 @@ pub(crate) fn serve_blocking(socket: &UdpSocket, context: &Context) {
     }
     let mut request = vec![0; RECEIVE_BUFFER];
     let mut reply = Vec::new();
+    let local_port = socket.local_addr().map_or(0, |a| a.port());
     while !context.shutdown.stop.is_cancelled() {
         match socket.recv_from(&mut request) {
             Ok((n, peer)) => {
-                if answer(request.get(..n).unwrap_or_default(), peer, context, &mut reply) {
+                if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
                     sent(context, peer, socket.send_to(&reply, peer));
                 }
             }

@@ -21,6 +21,7 @@ pub fn register(socket: std::net::UdpSocket) -> Result<UdpSocket, ServerError> {
 pub async fn run(socket: UdpSocket, context: Arc<Context>) {
     let mut request = vec![0; RECEIVE_BUFFER];
     let mut reply = Vec::new();
+    let local_port = socket.local_addr().map_or(0, |a| a.port());
     loop {
         let received = tokio::select! {
             biased;
@@ -29,7 +30,7 @@ pub async fn run(socket: UdpSocket, context: Arc<Context>) {
         };
         match received {
             Ok((n, peer)) => {
-                if answer(request.get(..n).unwrap_or_default(), peer, &context, &mut reply) {
+                if answer(request.get(..n).unwrap_or_default(), peer, local_port, &context, &mut reply) {
                     sent(&context, peer, socket.send_to(&reply, peer).await);
                 }
             }
