@@ -48,6 +48,23 @@ fn serve_on_localhost_listens_on_both_loopbacks() {
     }
 }
 
+/// Listening beyond loopback is allowed, with one warning that names the protections.
+#[test]
+fn serve_warns_when_reachable_from_other_machines() {
+    let mut command = upcase();
+    command.args(["serve", "--tcp", "--listen", "0.0.0.0:0"]);
+    let (server, ()) =
+        start_server("upcase serve", command, |line| line.starts_with("listening on").then_some(()));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !server.stderr().contains("ready") {
+        assert!(std::time::Instant::now() < deadline, "no ready line: {}", server.stderr());
+        thread::sleep(Duration::from_millis(10));
+    }
+    let log = server.stderr();
+    assert!(log.contains("listening beyond loopback (tcp 0.0.0.0:"), "{log}");
+    assert!(log.contains("--udp-rate") && log.contains("--max-connections"), "{log}");
+}
+
 #[test]
 fn serve_one_transport_only() {
     let udp_only = serve_upcase(&["--udp"]);

@@ -202,3 +202,39 @@ proptest! {
         }
     }
 }
+
+/// Bytes biased towards what breaks UTF-8 decoders: lead bytes, continuation bytes, the
+/// boundaries of the valid ranges, and ASCII letters.
+fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        0x00u8..=0x7F,
+        0x80u8..=0xBF,
+        0xC0u8..=0xC3,
+        0xE0u8..=0xED,
+        0xF0u8..=0xF5,
+        Just(0xFFu8),
+        b'a'..=b'z',
+    ];
+    proptest::collection::vec(byte, 0..64)
+}
+
+/// How many cases the fuzz-style property runs: `UPCASE_FUZZ_CASES`, 5,000 by default (CI runs
+/// far more).
+fn fuzz_cases() -> u32 {
+    std::env::var("UPCASE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000)
+}
+
+proptest! {
+    // Stands in for `cargo fuzz`, which needs a nightly toolchain: streaming in any split must
+    // equal the reference on inputs built to hit every decoder edge.
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+
+    #[test]
+    fn fuzz_streaming_matches_reference(
+        input in prop_oneof![hostile_bytes(), mixed_input()],
+        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        prop_assert_eq!(streamed(&input, &cuts, Encoding::Utf8), reference(&input));
+    }
+}
