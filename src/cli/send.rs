@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{parse_duration, EXIT_FAILED, EXIT_OK};
+use super::{parse_duration, parse_encoding, EXIT_FAILED, EXIT_OK};
 use crate::client::{self, Options, UdpClient};
+use crate::transform::{self, Encoding};
 
 /// The lecture's prompt, word for word.
 const PROMPT: &str = "Input lowercase sentence:";
@@ -41,6 +42,12 @@ pub(super) struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     retries: u32,
 
+    /// The encoding both sides agree on: what you type is written in it before sending, and the
+    /// reply is read in it for display (a TCP pipe passes bytes unchanged). Any WHATWG label:
+    /// utf-8, latin1, windows-1252, iso-8859-5, koi8-r, shift_jis, euc-kr, gbk, utf-16le, ...
+    #[arg(long, default_value = "utf-8", value_parser = parse_encoding)]
+    encoding: Encoding,
+
     /// Prompt for a sentence per line, as the lecture's client does, even when stdin is not a
     /// terminal.
     #[arg(long, short = 'i')]
@@ -64,7 +71,7 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         return prompt_loop(&mut exchange, stdin.lock());
     }
     match exchange {
-        Exchange::Tcp { target, options } => {
+        Exchange::Tcp { target, options, .. } => {
             let mut stdout = io::stdout().lock();
             match client::tcp_stream(&target, stdin, &mut stdout, options) {
                 // Whoever reads our output has had enough (`| head`): not an error.
@@ -75,10 +82,10 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Exchange::Udp(ref mut udp) => {
+        Exchange::Udp { .. } => {
             for line in stdin.lock().split(b'\n') {
                 let line = line.context("cannot read stdin")?;
-                print_line(&udp.request(strip_cr(&line))?)?;
+                exchange.request_and_print(strip_cr(&line))?;
             }
         }
     }
@@ -88,35 +95,61 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// One request/reply at a time, over UDP or a fresh TCP connection per request (as the lecture's
 /// TCP client does: the reply ends when the server closes).
 enum Exchange {
-    Tcp { target: String, options: Options },
-    Udp(UdpClient),
+    Tcp { target: String, options: Options, encoding: Encoding },
+    Udp { client: UdpClient, encoding: Encoding },
 }
 
 impl Exchange {
     fn new(args: &SendArgs, options: Options) -> anyhow::Result<Self> {
+        let encoding = args.encoding;
         Ok(if args.udp {
-            Self::Udp(UdpClient::new(&args.to, options)?)
+            Self::Udp { client: UdpClient::new(&args.to, options)?, encoding }
         } else {
-            Self::Tcp { target: args.to.clone(), options }
+            Self::Tcp { target: args.to.clone(), options, encoding }
         })
     }
 
-    /// Sends one message and prints its reply on a line. Over TCP, whatever part of the reply
-    /// arrived before a failure is printed too, so nothing received is hidden.
-    fn request_and_print(&mut self, message: &[u8]) -> anyhow::Result<()> {
+    /// Sends one message (text as typed, UTF-8) and prints its reply on a line. Over TCP,
+    /// whatever part of the reply arrived before a failure is printed too, so nothing received
+    /// is hidden.
+    fn request_and_print(&mut self, typed: &[u8]) -> anyhow::Result<()> {
         match self {
-            Self::Tcp { target, options } => {
+            Self::Tcp { target, options, encoding } => {
+                let message = to_wire(typed, *encoding)?;
                 let mut reply = Vec::new();
-                let outcome = client::tcp_stream(target, message, &mut reply, *options);
+                let outcome = client::tcp_stream(target, message.as_slice(), &mut reply, *options);
                 if outcome.is_ok() || !reply.is_empty() {
-                    print_line(&reply)?;
+                    print_line(&for_display(reply, *encoding))?;
                 }
                 outcome?;
             }
-            Self::Udp(udp) => print_line(&udp.request(message)?)?,
+            Self::Udp { client, encoding } => {
+                let reply = client.request(&to_wire(typed, *encoding)?)?;
+                print_line(&for_display(reply, *encoding))?;
+            }
         }
         Ok(())
     }
+}
+
+/// What a person typed (UTF-8), written in the agreed encoding. UTF-8 and the byte mode send the
+/// bytes exactly as they came, even when they are not valid text.
+fn to_wire(typed: &[u8], encoding: Encoding) -> anyhow::Result<Vec<u8>> {
+    if matches!(encoding, Encoding::Utf8 | Encoding::Ascii) {
+        return Ok(typed.to_vec());
+    }
+    let text =
+        std::str::from_utf8(typed).context("the input is not UTF-8 text, so it cannot be re-encoded")?;
+    Ok(transform::encode_text(text, encoding)?)
+}
+
+/// A reply, read in the agreed encoding and shown as UTF-8; UTF-8 and the byte mode show the
+/// bytes exactly as they came.
+fn for_display(reply: Vec<u8>, encoding: Encoding) -> Vec<u8> {
+    if matches!(encoding, Encoding::Utf8 | Encoding::Ascii) {
+        return reply;
+    }
+    transform::decode_text(&reply, encoding).into_bytes()
 }
 
 /// The lecture's loop: prompt, read a line, print the reply; a failed request is reported and

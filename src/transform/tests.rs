@@ -6,6 +6,11 @@
 use super::*;
 use proptest::prelude::*;
 
+/// Every encoding the documentation lists.
+pub(super) fn listed() -> Vec<Encoding> {
+    LISTED.iter().map(|label| label.parse().unwrap()).collect()
+}
+
 /// What the transform must produce, written the obvious (slow) way with std's own rules.
 fn reference(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -17,7 +22,7 @@ fn reference(input: &[u8]) -> Vec<u8> {
 }
 
 /// Feeds `input` to a streaming uppercaser cut at `cuts` (byte offsets, any order).
-fn streamed(input: &[u8], cuts: &[usize], encoding: Encoding) -> Vec<u8> {
+pub(super) fn streamed(input: &[u8], cuts: &[usize], encoding: Encoding) -> Vec<u8> {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
     cuts.sort_unstable();
     let mut out = Vec::new();
@@ -151,7 +156,7 @@ fn encoding_labels() {
         assert_eq!(label.parse(), Ok(Encoding::Ascii));
     }
     assert!("ebcdic".parse::<Encoding>().is_err());
-    for encoding in Encoding::ALL {
+    for encoding in listed() {
         assert_eq!(encoding.name().parse(), Ok(encoding));
     }
 }
@@ -180,7 +185,7 @@ proptest! {
         cuts in proptest::collection::vec(any::<usize>(), 0..6),
     ) {
         let cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-        for encoding in Encoding::ALL {
+        for encoding in listed() {
             prop_assert_eq!(streamed(&input, &cuts, encoding), uppercase(&input, encoding));
         }
     }
