@@ -201,17 +201,30 @@ impl<'a> BlockingExchange<'a> {
         Ok(self.stream.shutdown(Direction::Write)?)
     }
 
+    /// Writes all of `bytes` within the write timeout. SO_SNDTIMEO bounds each `send` call, not
+    /// the reply, so it is set again before each call to what is left of one deadline; a client
+    /// that takes a little at a time cannot stretch the timeout.
     fn write(&mut self, bytes: &[u8]) -> Result<(), Ending> {
-        let timeout = self.limit(Some(self.context.config.write_timeout))?;
-        self.stream.set_write_timeout(timeout)?;
-        if let Err(e) = self.stream.write_all(bytes) {
-            return Err(if is_timeout(&e) {
-                self.timed_out(Ending::ReplyNotRead)
-            } else {
-                self.closed_or(e)
-            });
+        let deadline = Instant::now() + self.context.config.write_timeout;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out(Ending::ReplyNotRead));
+            }
+            let timeout = self.limit(Some(left))?;
+            self.stream.set_write_timeout(timeout)?;
+            match self.stream.write(rest) {
+                Ok(0) => return Err(Ending::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    add(&self.context.stats.tcp_bytes_out, n as u64);
+                    rest = rest.get(n..).unwrap_or_default();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::ReplyNotRead)),
+                Err(e) => return Err(self.closed_or(e)),
+            }
         }
-        add(&self.context.stats.tcp_bytes_out, bytes.len() as u64);
         Ok(())
     }
 

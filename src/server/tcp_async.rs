@@ -9,6 +9,7 @@
 //! permit, the connection is closed at once, so a flood cannot grow memory without bound.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -19,6 +20,7 @@ use futures_util::FutureExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::stats::add;
@@ -82,29 +84,34 @@ impl Handler {
     async fn run(self) {
         let context = Arc::clone(&self.context);
         let guard = ConnectionGuard::new(&context, self.stream.local_addr().ok(), self.peer);
-        let lifetime = context.config.max_connection_time;
         // A panic here would be a bug; it ends this connection only, and is counted.
-        let exchange = AssertUnwindSafe(within(lifetime, Ending::Lifetime, self.exchange())).catch_unwind();
+        let exchange = AssertUnwindSafe(self.exchange()).catch_unwind();
         let outcome = tokio::select! {
             biased;
             () = context.shutdown.force.cancelled() => Err(Ending::Shutdown),
-            outcome = exchange => outcome.unwrap_or(Err(Ending::Panic)).and_then(|outcome| outcome),
+            outcome = exchange => outcome.unwrap_or(Err(Ending::Panic)),
         };
         guard.finished(&outcome);
     }
 
     /// Reads, uppercases and writes back until the client shuts down its side.
+    ///
+    /// Every wait has one timer: the nearer of its own limit (idle or write timeout) and the end
+    /// of the connection's lifetime. One timer rather than two, because every byte of this
+    /// future is multiplied by the number of open connections.
     async fn exchange(mut self) -> Result<(), Ending> {
-        let idle_timeout = self.context.config.idle_timeout;
+        let config = &self.context.config;
+        let (idle_timeout, write_timeout) = (config.idle_timeout, config.write_timeout);
+        let end_of_life = config.max_connection_time.map(|limit| Instant::now() + limit);
         self.stream.set_nodelay(true)?;
-        let mut uppercaser = Uppercaser::new(self.context.config.encoding);
+        let mut uppercaser = Uppercaser::new(config.encoding);
         loop {
-            within(idle_timeout, Ending::Idle, self.stream.readable()).await??;
+            within(idle_timeout, Ending::Idle, end_of_life, self.stream.readable()).await??;
             match self.read_and_answer(&mut uppercaser)? {
                 Step::Again => {}
-                Step::Unsent(rest) => self.write(&rest).await?,
+                Step::Unsent(rest) => self.write(&rest, write_timeout, end_of_life).await?,
                 Step::End(tail) => {
-                    self.write(&tail).await?;
+                    self.write(&tail, write_timeout, end_of_life).await?;
                     add(&self.context.stats.invalid_bytes, uppercaser.invalid_bytes());
                     self.stream.shutdown().await?;
                     return Ok(());
@@ -149,9 +156,13 @@ impl Handler {
     }
 
     /// Writes all of `bytes`, waiting for the client to read, up to the write timeout.
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), Ending> {
-        let timeout = Some(self.context.config.write_timeout);
-        within(timeout, Ending::ReplyNotRead, self.stream.write_all(bytes)).await??;
+    async fn write(
+        &mut self,
+        bytes: &[u8],
+        timeout: Duration,
+        end_of_life: Option<Instant>,
+    ) -> Result<(), Ending> {
+        within(Some(timeout), Ending::ReplyNotRead, end_of_life, self.stream.write_all(bytes)).await??;
         add(&self.context.stats.tcp_bytes_out, bytes.len() as u64);
         Ok(())
     }
@@ -168,16 +179,26 @@ enum Step {
     End(Vec<u8>),
 }
 
-/// Awaits `future` for at most `limit` (`None`: no limit), failing with `ending` when it runs out.
-pub(crate) async fn within<T>(
+/// `future`, given until the nearer of `limit` from now (failing with `ending`) and
+/// `end_of_life` (failing with [`Ending::Lifetime`]); `None` for either means no such limit.
+///
+/// A plain function returning a mapped `Timeout`, not an `async fn`: that would keep `future`
+/// twice in the connection's state (once as its argument, once inside the timeout).
+fn within<F: Future>(
     limit: Option<Duration>,
     ending: Ending,
-    future: impl std::future::Future<Output = T>,
-) -> Result<T, Ending> {
-    match limit {
-        Some(limit) => tokio::time::timeout(limit, future).await.map_err(|_| ending),
-        None => Ok(future.await),
-    }
+    end_of_life: Option<Instant>,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Ending>> {
+    let own = limit.map(|limit| Instant::now() + limit);
+    let (deadline, ending) = match (own, end_of_life) {
+        (Some(own), Some(end)) if end < own => (end, Ending::Lifetime),
+        (None, Some(end)) => (end, Ending::Lifetime),
+        (Some(own), _) => (own, ending),
+        // No limit at all: a deadline decades away costs the same timer as none.
+        (None, None) => (Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 30), ending),
+    };
+    tokio::time::timeout_at(deadline, future).map(move |outcome| outcome.map_err(|_| ending))
 }
 
 /// A worker thread's read and reply buffers, lent to one connection at a time.

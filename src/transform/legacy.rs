@@ -4,11 +4,14 @@
 //! The lossless rule decides everything here: a character is replaced only when its uppercase can
 //! be written in the same encoding, and otherwise keeps its *original bytes* (not a re-encoding,
 //! since some characters have more than one). So the codec must know where each character starts
-//! and ends:
-//! - single-byte encodings: a table of 256 entries, built once per encoding, says what each byte
-//!   becomes; a lookup per byte.
-//! - multibyte encodings: ASCII bytes between characters are ASCII in all of them; any other
-//!   character is found by feeding a decoder one more byte at a time until it yields one.
+//! and ends, and it must be fast. Both come from tables built once per encoding, on first use, by
+//! asking `encoding_rs` about every byte and every two-byte sequence:
+//! - what each byte becomes when it is a whole character, or that it starts a longer one, or that
+//!   it starts none;
+//! - for multibyte encodings, what each two-byte sequence becomes.
+//!
+//! Anything the tables do not settle (the four-byte forms of GB18030, sequences that do not
+//! decode) is found by feeding a decoder one more byte at a time until it yields a character.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -20,27 +23,39 @@ use super::utf8::push_ascii_upper;
 #[derive(Debug, Clone)]
 pub struct Legacy {
     encoding: &'static Encoding,
-    /// For single-byte encodings, what each byte becomes.
-    table: Option<&'static ByteTable>,
+    tables: &'static Tables,
 }
 
-/// What one byte of a single-byte encoding becomes.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    /// The uppercase, encoded (an uppercase of up to three characters, one byte each).
-    bytes: [u8; 3],
-    len: u8,
-    /// The byte does not decode, so it passes through (and is counted).
-    undecodable: bool,
+/// What a character (one byte, or a two-byte sequence) becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapping {
+    /// It stays as it is (no uppercase, or one this encoding cannot write).
+    Same,
+    /// Its uppercase, encoded: up to three characters of up to two bytes.
+    Upper { bytes: [u8; 6], len: u8 },
+    /// A byte that starts a longer character.
+    Lead,
+    /// Not settled by the table: decode it the slow way.
+    Other,
 }
 
-type ByteTable = [Entry; 256];
+/// Everything precomputed about one encoding.
+#[derive(Debug)]
+struct Tables {
+    /// Each byte as a whole character, or a lead byte, or `Other` (does not decode).
+    single: [Mapping; 256],
+    /// Single-byte encodings: each byte's output when it is one byte (the common case).
+    simple: [u8; 256],
+    /// Single-byte encodings: bytes the `simple` map does not cover (expanding or undecodable).
+    special: [bool; 256],
+    /// Multibyte encodings: each sequence of a lead byte (0x80 and up) and any second byte.
+    double: Option<Box<[Mapping]>>,
+}
 
 impl Legacy {
-    /// The codec for `encoding` (a single-byte table is built on first use, then shared).
+    /// The codec for `encoding` (its tables are built on first use, then shared).
     pub fn new(encoding: &'static Encoding) -> Self {
-        let table = encoding.is_single_byte().then(|| byte_table(encoding));
-        Self { encoding, table }
+        Self { encoding, tables: tables(encoding) }
     }
 
     /// The encoding it reads.
@@ -55,24 +70,63 @@ impl Legacy {
             push_ascii_upper(input, out);
             return 0;
         }
-        match self.table {
-            Some(table) => {
-                push_single_byte(table, input, out, invalid);
+        match &self.tables.double {
+            None => {
+                self.push_single_byte(input, out, invalid);
                 0
             }
-            None => self.push_multibyte(input, out, invalid),
+            Some(double) => self.push_multibyte(double, input, out, invalid),
         }
     }
 
-    fn push_multibyte(&self, input: &[u8], out: &mut Vec<u8>, invalid: &mut u64) -> usize {
+    fn push_single_byte(&self, input: &[u8], out: &mut Vec<u8>, invalid: &mut u64) {
+        let Tables { single, simple, special, .. } = self.tables;
+        let mut rest = input;
+        while !rest.is_empty() {
+            let plain = rest.iter().position(|&b| lookup(special, b)).unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(plain);
+            out.extend(run.iter().map(|&b| lookup(simple, b)));
+            let Some((&byte, after)) = tail.split_first() else { break };
+            emit(lookup(single, byte), &[byte], out, invalid);
+            rest = after;
+        }
+    }
+
+    fn push_multibyte(
+        &self,
+        double: &[Mapping],
+        input: &[u8],
+        out: &mut Vec<u8>,
+        invalid: &mut u64,
+    ) -> usize {
         let mut rest = input;
         loop {
             let ascii = rest.iter().position(|b| !b.is_ascii()).unwrap_or(rest.len());
             let (run, tail) = rest.split_at(ascii);
             push_ascii_upper(run, out);
             rest = tail;
-            if rest.is_empty() {
-                return 0;
+            let Some(&lead) = rest.first() else { return 0 };
+            let mapping = match lookup(&self.tables.single, lead) {
+                Mapping::Lead => match rest.get(1) {
+                    Some(&second) => double.get(pair_index(lead, second)).copied().unwrap_or(Mapping::Other),
+                    None => Mapping::Other,
+                },
+                whole => whole,
+            };
+            let len = match mapping {
+                Mapping::Same | Mapping::Upper { .. }
+                    if lookup(&self.tables.single, lead) == Mapping::Lead =>
+                {
+                    2
+                }
+                Mapping::Same | Mapping::Upper { .. } => 1,
+                _ => 0,
+            };
+            if len > 0 {
+                let (original, after) = rest.split_at(len.min(rest.len()));
+                emit(mapping, original, out, invalid);
+                rest = after;
+                continue;
             }
             match probe(self.encoding, rest) {
                 Probe::Char { len, text } => {
@@ -92,46 +146,90 @@ impl Legacy {
     }
 }
 
-fn push_single_byte(table: &ByteTable, input: &[u8], out: &mut Vec<u8>, invalid: &mut u64) {
-    out.reserve(input.len());
-    for &byte in input {
-        let entry = table.get(usize::from(byte)).copied().unwrap_or(Entry {
-            bytes: [byte, 0, 0],
-            len: 1,
-            undecodable: true,
-        });
-        *invalid += u64::from(entry.undecodable);
-        out.extend_from_slice(entry.bytes.get(..usize::from(entry.len)).unwrap_or_default());
+/// Writes what `mapping` says `original` becomes (`Other`: it does not decode, so it passes).
+fn emit(mapping: Mapping, original: &[u8], out: &mut Vec<u8>, invalid: &mut u64) {
+    match mapping {
+        Mapping::Upper { bytes, len } => {
+            out.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or(original))
+        }
+        Mapping::Same | Mapping::Lead => out.extend_from_slice(original),
+        Mapping::Other => {
+            *invalid += original.len() as u64;
+            out.extend_from_slice(original);
+        }
     }
 }
 
-/// The table of a single-byte encoding, built once and kept for the life of the process (there
-/// are fewer than thirty such encodings, 1 KiB each).
-fn byte_table(encoding: &'static Encoding) -> &'static ByteTable {
-    static TABLES: OnceLock<Mutex<Vec<(&'static Encoding, &'static ByteTable)>>> = OnceLock::new();
-    let mut tables = TABLES.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, table)) = tables.iter().find(|(known, _)| *known == encoding) {
-        return table;
+/// A table entry for a byte. A `[_; 256]` indexed by a `u8` cannot be out of bounds.
+#[allow(clippy::indexing_slicing)]
+fn lookup<T: Copy>(table: &[T; 256], byte: u8) -> T {
+    table[usize::from(byte)]
+}
+
+fn pair_index(lead: u8, second: u8) -> usize {
+    usize::from(lead.wrapping_sub(0x80)) * 256 + usize::from(second)
+}
+
+/// The tables of `encoding`, built once and kept for the life of the process (a few KiB for a
+/// single-byte encoding, 256 KiB for a multibyte one; only encodings actually used are built).
+fn tables(encoding: &'static Encoding) -> &'static Tables {
+    static BUILT: OnceLock<Mutex<Vec<(&'static Encoding, &'static Tables)>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, tables)) = built.iter().find(|(known, _)| *known == encoding) {
+        return tables;
     }
-    let table: &'static ByteTable = Box::leak(Box::new(std::array::from_fn(|byte| {
-        let original = [u8::try_from(byte).unwrap_or_default()];
-        let identity = Entry { bytes: [original[0], 0, 0], len: 1, undecodable: false };
-        let Probe::Char { text, .. } = probe(encoding, &original) else {
-            return Entry { undecodable: true, ..identity };
-        };
-        let mut upper = Vec::with_capacity(3);
-        push_upper(encoding, text.as_str(), &original, &mut upper);
-        let mut bytes = [0u8; 3];
-        match bytes.get_mut(..upper.len()) {
-            Some(slot) => {
-                slot.copy_from_slice(&upper);
-                Entry { bytes, len: u8::try_from(upper.len()).unwrap_or(1), undecodable: false }
+    let single: [Mapping; 256] =
+        std::array::from_fn(|byte| mapping_of(encoding, &[u8::try_from(byte).unwrap_or_default()]));
+    let tables: &'static Tables = Box::leak(Box::new(if encoding.is_single_byte() {
+        let simple = std::array::from_fn(|byte| match single.get(byte) {
+            Some(Mapping::Upper { bytes: [upper, ..], len: 1 }) => *upper,
+            _ => u8::try_from(byte).unwrap_or_default(),
+        });
+        let special = std::array::from_fn(|byte| {
+            !matches!(single.get(byte), Some(Mapping::Same | Mapping::Upper { len: 1, .. }))
+        });
+        Tables { single, simple, special, double: None }
+    } else {
+        let double = (0..128 * 256)
+            .map(|index: usize| {
+                let lead = u8::try_from(0x80 + index / 256).unwrap_or_default();
+                let second = u8::try_from(index % 256).unwrap_or_default();
+                match single.get(usize::from(lead)) {
+                    Some(Mapping::Lead) => match mapping_of(encoding, &[lead, second]) {
+                        Mapping::Lead => Mapping::Other,
+                        settled => settled,
+                    },
+                    _ => Mapping::Other,
+                }
+            })
+            .collect();
+        Tables { single, simple: [0; 256], special: [true; 256], double: Some(double) }
+    }));
+    built.push((encoding, tables));
+    tables
+}
+
+/// What `bytes` become if they are exactly one character (`Lead` if they only start one).
+fn mapping_of(encoding: &'static Encoding, bytes: &[u8]) -> Mapping {
+    match probe(encoding, bytes) {
+        Probe::Char { len, text } if len == bytes.len() => {
+            let mut upper = Vec::with_capacity(6);
+            push_upper(encoding, text.as_str(), bytes, &mut upper);
+            if upper == bytes {
+                return Mapping::Same;
             }
-            None => identity,
+            let mut encoded = [0u8; 6];
+            match encoded.get_mut(..upper.len()) {
+                Some(slot) => {
+                    slot.copy_from_slice(&upper);
+                    Mapping::Upper { bytes: encoded, len: u8::try_from(upper.len()).unwrap_or(0) }
+                }
+                None => Mapping::Other,
+            }
         }
-    })));
-    tables.push((encoding, table));
-    table
+        Probe::Unfinished => Mapping::Lead,
+        _ => Mapping::Other,
+    }
 }
 
 /// A decoded character, with the number of bytes it took (text, since a few Big5 sequences

@@ -228,10 +228,16 @@ impl UpcaseServer {
 
 /// Starts `upcase serve --listen 127.0.0.1:0` with `extra` flags (`--udp`, `--model threaded`...).
 pub(crate) fn serve_upcase(extra: &[&str]) -> UpcaseServer {
+    serve_upcase_on("127.0.0.1:0", extra)
+}
+
+/// Starts `upcase serve --listen LISTEN` with `extra` flags (a fixed port, to restart a server on
+/// the port of one that stopped).
+pub(crate) fn serve_upcase_on(listen: &str, extra: &[&str]) -> UpcaseServer {
     let only_udp = extra.contains(&"--udp") && !extra.contains(&"--tcp");
     let only_tcp = extra.contains(&"--tcp") && !extra.contains(&"--udp");
     let mut command = upcase();
-    command.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
+    command.args(["serve", "--listen", listen]).args(extra);
     let (mut tcp, mut udp) = (None, None);
     let (guard, ()) = start_server(&format!("upcase serve {}", extra.join(" ")), command, |line| {
         let (transport, addr) = line.strip_prefix("listening on ")?.split_once(' ')?;
