@@ -44,6 +44,7 @@ for_models! {
     udp_rate_limit: iterative, threaded, r#async;
     sigterm_lets_a_100_mib_stream_finish: iterative, threaded, r#async;
     restart_while_clients_hammer: iterative, threaded, r#async;
+    accept_errors_never_stop_the_server: threaded, r#async;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -975,4 +976,47 @@ fn restart_while_clients_hammer(model: &str) {
     assert_eq!(old_summary.get("tcp_closed_at_shutdown"), 0, "{model}: old server: {}", old_summary.line);
     let new_summary = stop(&mut new);
     assert!(new_summary.get("tcp_accepted") >= (CLIENTS * 5) as u64, "{model}: {}", new_summary.line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Out of file descriptors, and the second signal
+
+/// With 48 file descriptors, 80 clients at once make `accept` fail with EMFILE. What must hold:
+/// the server logs, backs off and goes on, and once those clients leave it serves again.
+/// (The iterative model holds one connection at a time, so it never runs out.)
+fn accept_errors_never_stop_the_server(model: &str) {
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=48:48", "--", env!("CARGO_BIN_EXE_upcase"), "serve", "--tcp"]);
+    command.args(["--listen", "127.0.0.1:0", "--model", model]);
+    let (guard, addr) = start_server("upcase serve with 48 descriptors", command, |line| {
+        line.strip_prefix("listening on tcp ")?.trim().parse::<SocketAddr>().ok()
+    });
+    let mut server = UpcaseServer { guard, tcp: Some(addr), udp: None };
+    let held: Vec<TcpStream> = (0..80).map(|_| connect(addr)).collect();
+    thread::sleep(Duration::from_millis(500));
+    assert!(server.guard.is_running(), "the server died:\n{}", server.guard.stderr());
+    drop(held);
+    assert_exchange(addr, "after the storm");
+    let summary = stop(&mut server);
+    assert!(summary.get("tcp_accept_errors") > 0, "no accept error was provoked: {}", summary.line);
+    assert!(server.guard.stderr().contains("accept failed"), "logged");
+}
+
+/// The first SIGTERM starts a graceful stop that an open stream would keep going for a minute;
+/// the second one ends the process at once, with status 130.
+#[test]
+fn second_signal_exits_at_once() {
+    let mut server = serve("async", &["--grace", "60s"]);
+    let mut open = connect(server.tcp());
+    open.write_all(b"x").unwrap();
+    let mut reply = [0; 1];
+    open.read_exact(&mut reply).unwrap();
+    sigterm(&server.guard);
+    thread::sleep(Duration::from_millis(300));
+    assert!(server.guard.is_running(), "still in its grace period");
+    let started = Instant::now();
+    sigterm(&server.guard);
+    let status = server.guard.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130));
+    eprintln!("second signal to exit: {:?}", started.elapsed());
 }
