@@ -30,7 +30,6 @@ pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
 pub(crate) struct ConnectionGuard<'a> {
     context: &'a Context,
     peer: SocketAddr,
-    local: Option<SocketAddr>,
 }
 
 impl<'a> ConnectionGuard<'a> {
@@ -38,7 +37,7 @@ impl<'a> ConnectionGuard<'a> {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_open, 1);
         tracing::debug!(server = %display_addr(local), client = %peer, "connection opened");
-        Self { context, peer, local }
+        Self { context, peer }
     }
 
     /// Records how the connection ended, counting errors and timeouts.
@@ -46,7 +45,7 @@ impl<'a> ConnectionGuard<'a> {
         let stats = &self.context.stats;
         let counter = match outcome {
             Ok(()) => {
-                tracing::debug!(server = %display_addr(self.local), client = %self.peer, "connection closed");
+                tracing::debug!(client = %self.peer, "connection closed");
                 return;
             }
             Err(Ending::Idle) => &stats.tcp_idle_timeouts,

@@ -64,9 +64,9 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
             reject_over_limit(&context, peer, limit);
             continue;
         };
-        let handler = Handler { stream, peer, context: Arc::clone(&context) };
+        let handler = Handler { stream, context: Arc::clone(&context) };
         tracker.spawn(async move {
-            handler.run().await;
+            handler.run(peer).await;
             drop(permit);
         });
     }
@@ -76,14 +76,13 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
 #[derive(Debug)]
 struct Handler {
     stream: TcpStream,
-    peer: SocketAddr,
     context: Arc<Context>,
 }
 
 impl Handler {
-    async fn run(self) {
+    async fn run(self, peer: SocketAddr) {
         let context = Arc::clone(&self.context);
-        let guard = ConnectionGuard::new(&context, self.stream.local_addr().ok(), self.peer);
+        let guard = ConnectionGuard::new(&context, self.stream.local_addr().ok(), peer);
         // A panic here would be a bug; it ends this connection only, and is counted.
         let exchange = AssertUnwindSafe(self.exchange()).catch_unwind();
         let outcome = tokio::select! {
@@ -109,9 +108,11 @@ impl Handler {
             within(idle_timeout, Ending::Idle, end_of_life, self.stream.readable()).await??;
             match self.read_and_answer(&mut uppercaser)? {
                 Step::Again => {}
-                Step::Unsent(rest) => self.write(&rest, write_timeout, end_of_life).await?,
+                // Boxed: a reply the client is slow to take is rare, and its state must not set the
+                // size of every idle connection's future.
+                Step::Unsent(rest) => Box::pin(self.write(&rest, write_timeout, end_of_life)).await?,
                 Step::End(tail) => {
-                    self.write(&tail, write_timeout, end_of_life).await?;
+                    Box::pin(self.write(&tail, write_timeout, end_of_life)).await?;
                     add(&self.context.stats.invalid_bytes, uppercaser.invalid_bytes());
                     self.stream.shutdown().await?;
                     return Ok(());
