@@ -4,6 +4,7 @@
 //! This is the binary's edge: errors arrive as `anyhow` chains and are printed once, as one line,
 //! with `{:#}`. Nothing below this module reads flags, prints usage or exits the process.
 
+mod bench;
 mod send;
 mod serve;
 
@@ -30,6 +31,24 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Send text to an uppercase server and print the reply (interactive, arguments, or a pipe).
     Send(send::SendArgs),
+    /// Load an uppercase server and measure it, checking every reply (rr, crr or stream).
+    Bench(bench::BenchArgs),
+}
+
+/// Which server a client command talks to, and over what; shared by `send` and `bench`.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// Use UDP: a datagram per request, and its reply awaited for --timeout.
+    #[arg(long, conflicts_with = "tcp")]
+    udp: bool,
+
+    /// Use TCP (the default).
+    #[arg(long)]
+    tcp: bool,
+
+    /// The server, HOST:PORT or [V6]:PORT.
+    #[arg(long, value_name = "ADDR", default_value = "localhost:12000")]
+    to: String,
 }
 
 /// Exit status: the command did what it was asked.
@@ -44,6 +63,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Send(args) => send::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{parse_duration, parse_encoding, EXIT_FAILED, EXIT_OK};
+use super::{parse_duration, parse_encoding, Target, EXIT_FAILED, EXIT_OK};
 use crate::client::{self, Options, UdpClient};
 use crate::transform::{self, Encoding};
 
@@ -21,17 +21,8 @@ const PROMPT: &str = "Input lowercase sentence:";
 /// Flags of `upcase send`.
 #[derive(Debug, Args)]
 pub(super) struct SendArgs {
-    /// Send over UDP: a datagram per message, waiting --timeout for each reply.
-    #[arg(long, conflicts_with = "tcp")]
-    udp: bool,
-
-    /// Send over TCP (the default).
-    #[arg(long)]
-    tcp: bool,
-
-    /// The server, HOST:PORT or [V6]:PORT.
-    #[arg(long, value_name = "ADDR", default_value = "localhost:12000")]
-    to: String,
+    #[command(flatten)]
+    target: Target,
 
     /// UDP: how long to wait for each reply. TCP: how long to wait to connect, and for the rest
     /// of the reply once everything is sent [default: 1s for UDP, 5s for TCP].
@@ -59,7 +50,7 @@ pub(super) struct SendArgs {
 }
 
 pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let default_timeout = if args.udp { Duration::from_secs(1) } else { Duration::from_secs(5) };
+    let default_timeout = if args.target.udp { Duration::from_secs(1) } else { Duration::from_secs(5) };
     let options = Options { timeout: args.timeout.unwrap_or(default_timeout), retries: args.retries };
     let mut exchange = Exchange::new(&args, options)?;
     if !args.text.is_empty() {
@@ -102,10 +93,10 @@ enum Exchange {
 impl Exchange {
     fn new(args: &SendArgs, options: Options) -> anyhow::Result<Self> {
         let encoding = args.encoding;
-        Ok(if args.udp {
-            Self::Udp { client: UdpClient::new(&args.to, options)?, encoding }
+        Ok(if args.target.udp {
+            Self::Udp { client: UdpClient::new(&args.target.to, options)?, encoding }
         } else {
-            Self::Tcp { target: args.to.clone(), options, encoding }
+            Self::Tcp { target: args.target.to.clone(), options, encoding }
         })
     }
 

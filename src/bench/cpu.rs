@@ -1,0 +1,61 @@
+//! CPU time of a process, from `/proc/PID/stat` (Linux): how much work the server (and the bench
+//! itself) did per request, the most stable efficiency figure on a shared, noisy machine.
+//!
+//! Only reads; never signals or otherwise touches the process it measures.
+
+use std::io;
+use std::time::Duration;
+
+/// Clock ticks per second of `/proc/PID/stat`'s times (`sysconf(_SC_CLK_TCK)`). Linux reports
+/// these in USER_HZ, which is 100 on every architecture it supports; assumed here rather than
+/// asked of libc, which upcase does not otherwise need.
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
+
+/// Which process to measure: this one, or another by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Process {
+    /// The bench itself.
+    Myself,
+    /// Another process (the server under load).
+    Pid(u32),
+}
+
+/// User plus system CPU time used so far by `process`, all its threads together.
+pub(crate) fn cpu_time(process: Process) -> io::Result<Duration> {
+    let path = match process {
+        Process::Myself => "/proc/self/stat".to_owned(),
+        Process::Pid(pid) => format!("/proc/{pid}/stat"),
+    };
+    let stat = std::fs::read_to_string(&path)?;
+    let ticks = parse_stat(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected format of {path}")))?;
+    Ok(Duration::from_millis(ticks.saturating_mul(1000) / CLOCK_TICKS_PER_SECOND))
+}
+
+/// utime + stime, in clock ticks, from the text of `/proc/PID/stat`.
+fn parse_stat(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may itself hold spaces and parentheses:
+    // the fields after it start after the last `)`. Then: state (3), ..., utime (14), stime (15).
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_user_and_system_time_after_a_command_name_with_spaces() {
+        let stat = "4242 (upcase (serve) x) S 1 4242 4242 0 -1 4194560 1021 0 0 0 250 75 0 0 20 0 3 0";
+        assert_eq!(parse_stat(stat), Some(325));
+        assert_eq!(parse_stat("4242 (cut short) S 1 2"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_cpu_time() {
+        assert!(cpu_time(Process::Myself).is_ok());
+    }
+}
