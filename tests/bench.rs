@@ -250,3 +250,27 @@ fn cannot_run_exits_2_with_one_clear_line() {
     let out = bench(&["--pattern", "nonsense"]);
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
 }
+
+/// Bench and server agreeing on an encoding: every pattern's replies check out; the bench
+/// written in one encoding against a server reading another finds wrong replies (the lecture's
+/// warning, measured).
+#[test]
+fn encodings_agreed_pass_and_mismatched_fail() {
+    for label in ["latin1", "shift_jis", "koi8-r", "utf-16le"] {
+        let server = serve_upcase(&["--encoding", label]);
+        for (transport, pattern, addr) in
+            [("--tcp", "rr", server.tcp()), ("--udp", "rr", server.udp()), ("--tcp", "stream", server.tcp())]
+        {
+            let to = addr.to_string();
+            let args =
+                [transport, "--pattern", pattern, "--to", &to, "--text", "unicode", "--duration", "200ms"];
+            let (out, report) = bench_json(&[&args[..], &["--encoding", label]].concat());
+            assert_clean(&out, &report, pattern);
+            assert!(report["parameters"]["encoding"].as_str().is_some(), "{report:#}");
+        }
+        let to = server.tcp().to_string();
+        let (out, report) = bench_json(&["--to", &to, "--text", "unicode", "--duration", "200ms"]);
+        assert_eq!(out.status.code(), Some(1), "utf-8 text to a {label} server: {report:#}");
+        assert!(number(&report, "/errors/wrong") > 0.0, "{report:#}");
+    }
+}

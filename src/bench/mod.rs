@@ -37,6 +37,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::transform::Encoding;
+
 use self::cpu::{cpu_time, Process};
 pub use self::error::BenchError;
 pub(crate) use self::error::{describe_io, excerpt, mismatch};
@@ -113,6 +115,9 @@ pub struct Options {
     pub size: usize,
     /// Which text to send.
     pub text: Text,
+    /// The encoding the server reads: the text is written in it, and replies are checked
+    /// against its uppercase in it.
+    pub encoding: Encoding,
     /// Open loop at this many requests per second over all flows; `None`: closed loop, each
     /// flow sends as soon as its previous reply is in.
     pub rate: Option<f64>,
@@ -134,6 +139,7 @@ impl Default for Options {
             duration: Duration::from_secs(5),
             size: 64,
             text: Text::Ascii,
+            encoding: Encoding::Utf8,
             rate: None,
             timeout: Duration::from_secs(1),
             server_pid: None,
@@ -214,7 +220,7 @@ fn validate(options: &Options) -> Result<(), BenchError> {
         _ => {}
     }
     if options.transport == Transport::Udp {
-        let reply = Payload::new(options.size, options.text, true).expected().len();
+        let reply = Payload::new(options.size, options.text, options.encoding, true).expected().len();
         if options.size.max(reply) > MAX_IPV4_PAYLOAD {
             return Err(BenchError::Invalid(format!(
                 "a {}-byte request (reply: {reply} bytes) does not fit in one UDP datagram (at most \
@@ -233,7 +239,7 @@ async fn load(
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, BenchError> {
     let tagged = options.pattern != Pattern::Stream;
-    let payload = Payload::new(options.size, options.text, tagged);
+    let payload = Payload::new(options.size, options.text, options.encoding, tagged);
     let addr = match options.transport {
         Transport::Tcp => probe_tcp(addrs, options.timeout).await?,
         Transport::Udp => probe_udp(addrs, &payload, options.timeout).await?,

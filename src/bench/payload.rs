@@ -6,7 +6,7 @@
 //! come from [`crate::transform::uppercase`] and from nowhere else. This module must never do I/O
 //! or allocate per request: the flows call it in their hot loop.
 
-use crate::transform::{uppercase, Encoding};
+use crate::transform::{encode_text, uppercase, Encoding};
 
 /// Letters in a request's tag: a `u32` in base 16, written with the letters `a`–`p`.
 pub(crate) const TAG_LEN: usize = 8;
@@ -15,8 +15,11 @@ pub(crate) const TAG_LEN: usize = 8;
 const ASCII_TEXT: &str = "the quick brown fox jumps over the lazy dog ";
 
 /// Text for the unicode payload: letters that become two (ß → SS, ﬁ → FI), Greek with accents
-/// (ΐ → Ϊ́, 2 bytes to 6), Cyrillic, and an emoji that has no uppercase at all.
-const UNICODE_TEXT: &str = "straße ﬁne ἀθῆναι ΐ привет 😀 ";
+/// (ΐ → Ϊ́, 2 bytes to 6), Cyrillic, and an emoji that has no uppercase at all; then, for the other
+/// encodings, letters they can write (ÿ → Ÿ, and µ, whose uppercase latin1 cannot write;
+/// fullwidth ｆｕｌｌ; kana, hangul and hanzi, which have no case). In an encoding other than
+/// UTF-8, the characters it cannot write are left out.
+const UNICODE_TEXT: &str = "straße ﬁne ἀθῆναι ΐ привет 😀 ÿ µ zażółć ｆｕｌｌ こんにちは 안녕 你好 ";
 
 /// Which text a bench sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -49,10 +52,13 @@ pub(crate) struct Payload {
 }
 
 impl Payload {
-    /// A request of exactly `size` bytes. With `tagged`, it starts with a tag (when `size`
-    /// leaves room for one and the text after it).
-    pub(crate) fn new(size: usize, text: Text, tagged: bool) -> Self {
-        let tagged = tagged && size > TAG_LEN + 1;
+    /// A request of exactly `size` bytes written in `encoding` (UTF-16: `size` rounded down to
+    /// whole code units). With `tagged`, it starts with a tag (when `size` leaves room for one and
+    /// the text after it, and the encoding writes ASCII as ASCII).
+    pub(crate) fn new(size: usize, text: Text, encoding: Encoding, tagged: bool) -> Self {
+        let utf16 = matches!(encoding, Encoding::Utf16Le | Encoding::Utf16Be);
+        let size = if utf16 { size & !1 } else { size };
+        let tagged = tagged && !utf16 && size > TAG_LEN + 1;
         let mut request = Vec::with_capacity(size);
         if tagged {
             request.extend_from_slice(&[b'a'; TAG_LEN]);
@@ -62,18 +68,29 @@ impl Payload {
             Text::Ascii => ASCII_TEXT,
             Text::Unicode => UNICODE_TEXT,
         };
+        let written: Vec<Vec<u8>> = source
+            .chars()
+            .filter_map(|c| encode_text(c.encode_utf8(&mut [0; 4]), encoding).ok())
+            .filter(|bytes| !bytes.is_empty())
+            .collect();
         'fill: loop {
-            for c in source.chars() {
-                if request.len() + c.len_utf8() > size {
+            for bytes in &written {
+                if request.len() + bytes.len() > size {
                     break 'fill;
                 }
-                let mut bytes = [0; 4];
-                request.extend_from_slice(c.encode_utf8(&mut bytes).as_bytes());
+                request.extend_from_slice(bytes);
+            }
+            if written.is_empty() {
+                break;
             }
         }
-        // A character that did not fit leaves at most three bytes: lowercase letters fill them.
-        request.resize(size, b'x');
-        let expected = uppercase(&request, Encoding::Utf8);
+        // A character that did not fit leaves a few bytes: lowercase x's fill them, written as
+        // the encoding writes an x (two bytes in UTF-16, where `size` is even).
+        let filler = encode_text("x", encoding).unwrap_or_else(|_| b"x".to_vec());
+        while request.len() + filler.len() <= size {
+            request.extend_from_slice(&filler);
+        }
+        let expected = uppercase(&request, encoding);
         Self { request, expected, tagged }
     }
 
@@ -137,7 +154,7 @@ mod tests {
     #[test]
     fn requests_have_the_exact_size_and_only_lowercase_text() {
         for size in [1, 8, 9, 10, 64, 1000, 65_507] {
-            let payload = Payload::new(size, Text::Ascii, true);
+            let payload = Payload::new(size, Text::Ascii, Encoding::Utf8, true);
             assert_eq!(payload.request().len(), size);
             assert!(payload.request().iter().all(|b| b.is_ascii_lowercase() || *b == b' '));
             assert_eq!(payload.expected(), payload.request().to_ascii_uppercase());
@@ -147,18 +164,18 @@ mod tests {
     #[test]
     fn unicode_is_cut_at_a_character_boundary_and_grows_when_uppercased() {
         for size in 10..200 {
-            let payload = Payload::new(size, Text::Unicode, true);
+            let payload = Payload::new(size, Text::Unicode, Encoding::Utf8, true);
             assert_eq!(payload.request().len(), size);
             assert!(std::str::from_utf8(payload.request()).is_ok(), "size {size}");
         }
-        let payload = Payload::new(64, Text::Unicode, false);
+        let payload = Payload::new(64, Text::Unicode, Encoding::Utf8, false);
         assert!(payload.expected().len() > 64);
         assert!(std::str::from_utf8(payload.expected()).is_ok_and(|s| s.starts_with("STRASSE FINE")));
     }
 
     #[test]
     fn stamped_tags_are_the_uppercase_of_the_whole_request_and_read_back() {
-        let mut payload = Payload::new(100, Text::Unicode, true);
+        let mut payload = Payload::new(100, Text::Unicode, Encoding::Utf8, true);
         for sequence in [0, 1, 0xabcd, u32::MAX] {
             payload.stamp(sequence);
             assert_eq!(payload.expected(), uppercase(payload.request(), Encoding::Utf8));
@@ -169,7 +186,7 @@ mod tests {
 
     #[test]
     fn small_requests_carry_no_tag() {
-        let mut payload = Payload::new(9, Text::Ascii, true);
+        let mut payload = Payload::new(9, Text::Ascii, Encoding::Utf8, true);
         payload.stamp(5);
         assert_eq!(payload.request(), b"the quick");
         assert_eq!(payload.sequence_of(b"THE QUICK"), None);

@@ -32,6 +32,8 @@ pub struct Parameters {
     pub size: usize,
     /// `ascii` or `unicode`.
     pub text: Text,
+    /// The encoding the text was written in (`utf-8` unless `--encoding` said otherwise).
+    pub encoding: &'static str,
     /// Open loop: requests per second in total. `null`: closed loop.
     pub rate: Option<f64>,
     /// How long a reply may take before it counts as lost, in seconds.
@@ -52,6 +54,7 @@ impl From<&Options> for Parameters {
             duration_s: options.duration.as_secs_f64(),
             size: options.size,
             text: options.text,
+            encoding: options.encoding.name(),
             rate: options.rate,
             timeout_s: options.timeout.as_secs_f64(),
             threads: options.threads,
@@ -258,7 +261,13 @@ impl fmt::Display for Report {
         line("target", format!("{}{given}", self.title()))?;
         line(
             "load",
-            format!("{flows}, {:.1} s, {}-byte {} {size}{mode}", p.duration_s, p.size, p.text.name()),
+            format!(
+                "{flows}, {:.1} s, {}-byte {} {size}{}{mode}",
+                p.duration_s,
+                p.size,
+                p.text.name(),
+                if p.encoding == "utf-8" { String::new() } else { format!(" in {}", p.encoding) }
+            ),
         )?;
         line(
             "requests",

@@ -14,8 +14,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{parse_duration, Target, EXIT_FAILED, EXIT_OK};
+use super::{parse_duration, parse_encoding, Target, EXIT_FAILED, EXIT_OK};
 use crate::bench::{self, thousands, Options, Pattern, Progress, Text, Transport};
+use crate::transform::Encoding;
 
 /// Exit status: the bench could not run (bad flags, nothing to connect to).
 const EXIT_CANNOT_RUN: u8 = 2;
@@ -46,6 +47,12 @@ pub(super) struct BenchArgs {
     /// emoji: replies longer than requests).
     #[arg(long, value_enum, default_value = "ascii")]
     text: TextArg,
+
+    /// The encoding the server reads: the text is written in it, and each reply is checked
+    /// against its uppercase in it (characters the encoding cannot write are left out of the
+    /// text). Any WHATWG label: utf-8, latin1, shift_jis, koi8-r, utf-16le, ...
+    #[arg(long, default_value = "utf-8", value_parser = parse_encoding)]
+    encoding: Encoding,
 
     /// Open loop: send R requests per second in total, spread over the flows, whatever the
     /// replies do; latency counts from when each request was due [default: closed loop, each
@@ -110,6 +117,7 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             TextArg::Ascii => Text::Ascii,
             TextArg::Unicode => Text::Unicode,
         },
+        encoding: args.encoding,
         rate: args.rate,
         timeout: args.timeout,
         server_pid: args.server_pid,
