@@ -23,6 +23,9 @@ use super::Context;
 use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, RECEIVE_BUFFER};
 use crate::transform::Uppercaser;
 
+/// How long a loop pauses after a failed receive.
+pub(crate) const RECEIVE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Computes the reply to one datagram that arrived on `local_port` into `reply`; `false` when
 /// there must be no reply. Never panics: a bug that would is caught, counted and logged here.
 pub(crate) fn answer(
@@ -152,7 +155,11 @@ pub(crate) fn serve_blocking(socket: &UdpSocket, context: &Context) {
                 }
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(e) => failed(context, format_args!("cannot receive: {e}")),
+            Err(e) => {
+                failed(context, format_args!("cannot receive: {e}"));
+                // An error that repeats at once (a broken socket) must not spin a core.
+                std::thread::sleep(RECEIVE_ERROR_PAUSE);
+            }
         }
     }
 }

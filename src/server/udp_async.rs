@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use super::udp::{answer, failed, sent};
+use super::udp::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::{Context, ServerError, Transport};
 use crate::net::RECEIVE_BUFFER;
 
@@ -34,7 +34,11 @@ pub async fn run(socket: UdpSocket, context: Arc<Context>) {
                     sent(&context, peer, socket.send_to(&reply, peer).await);
                 }
             }
-            Err(e) => failed(&context, format_args!("cannot receive: {e}")),
+            Err(e) => {
+                failed(&context, format_args!("cannot receive: {e}"));
+                // An error that repeats at once (a broken socket) must not spin a core.
+                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
+            }
         }
     }
 }
