@@ -5,6 +5,7 @@
 //! with `{:#}`. Nothing below this module reads flags, prints usage or exits the process.
 
 mod bench;
+mod check;
 mod send;
 mod serve;
 
@@ -33,6 +34,8 @@ enum Command {
     Send(send::SendArgs),
     /// Load an uppercase server and measure it, checking every reply (rr, crr or stream).
     Bench(bench::BenchArgs),
+    /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp).
+    Check(check::CheckArgs),
 }
 
 /// Which server a client command talks to, and over what; shared by `send` and `bench`.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Send(args) => send::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Check(args) => check::run(args),
     };
     match outcome {
         Ok(code) => code,

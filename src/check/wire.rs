@@ -1,0 +1,124 @@
+//! Bounded exchanges with the server under test: every wait ends after the check's timeout, and
+//! every read is capped, so no server can hang or flood a probe.
+//!
+//! Nothing here judges a reply; it only reports what came back and how the exchange ended.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::Ctx;
+
+/// The most a probe reads back: far more than any probe's correct reply.
+const MAX_REPLY: usize = 256 * 1024;
+
+/// How a TCP exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum End {
+    /// The server closed the connection (read returned 0).
+    Closed,
+    /// The connection was reset, or another error ended it.
+    Reset,
+    /// Nothing arrived for a whole timeout.
+    Quiet,
+    /// As many bytes as expected arrived (the connection is still open).
+    Complete,
+}
+
+/// What came back on a TCP connection.
+#[derive(Debug)]
+pub(super) struct Reply {
+    /// Every byte read.
+    pub(super) bytes: Vec<u8>,
+    /// Why reading stopped.
+    pub(super) end: End,
+}
+
+/// Connects within the timeout, with read and write timeouts set.
+pub(super) fn connect(ctx: &Ctx) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&ctx.addr, ctx.timeout)?;
+    stream.set_read_timeout(Some(ctx.timeout))?;
+    stream.set_write_timeout(Some(ctx.timeout))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Reads until the peer closes, `want` bytes have arrived, or nothing arrives for a timeout
+/// (and in any case within four timeouts).
+pub(super) fn read_reply(ctx: &Ctx, stream: &mut TcpStream, want: Option<usize>) -> Reply {
+    let deadline = Instant::now() + ctx.timeout * 4;
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    let end = loop {
+        if want.is_some_and(|want| bytes.len() >= want) {
+            break End::Complete;
+        }
+        if Instant::now() >= deadline || bytes.len() >= MAX_REPLY {
+            break End::Quiet;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break End::Closed,
+            Ok(n) => bytes.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                break End::Quiet
+            }
+            Err(_) => break End::Reset,
+        }
+    };
+    Reply { bytes, end }
+}
+
+/// One exchange on a new connection: send `message`, half-close if asked, read the reply (until
+/// `want` bytes when given).
+pub(super) fn tcp_exchange(
+    ctx: &Ctx,
+    message: &[u8],
+    half_close: bool,
+    want: Option<usize>,
+) -> io::Result<Reply> {
+    let mut stream = connect(ctx)?;
+    // A server that closes early makes the write fail; what it sent back still tells the story.
+    let sent = stream.write_all(message);
+    if half_close && sent.is_ok() {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+    Ok(read_reply(ctx, &mut stream, want))
+}
+
+/// A UDP socket of the target's family, connected to it, with the timeout set.
+pub(super) fn udp_socket(ctx: &Ctx) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if ctx.addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .map_err(|_| io::Error::other("bad local address"))?;
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(ctx.addr)?;
+    socket.set_read_timeout(Some(ctx.timeout))?;
+    Ok(socket)
+}
+
+/// One datagram out, the first datagram back within the timeout (`Ok(None)`: nothing came).
+/// A refusal (ICMP port unreachable) is an error.
+pub(super) fn udp_exchange(ctx: &Ctx, message: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let socket = udp_socket(ctx)?;
+    socket.send(message)?;
+    udp_recv(&socket)
+}
+
+/// The next datagram within the socket's timeout, or `None`.
+pub(super) fn udp_recv(socket: &UdpSocket) -> io::Result<Option<Vec<u8>>> {
+    let mut buffer = vec![0; 65_536];
+    match socket.recv(&mut buffer) {
+        Ok(n) => {
+            buffer.truncate(n);
+            Ok(Some(buffer))
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sleeps briefly between the halves of a split write.
+pub(super) fn pause() {
+    std::thread::sleep(Duration::from_millis(50));
+}

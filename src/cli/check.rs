@@ -1,0 +1,54 @@
+//! `upcase check`: parses the flags, runs [`crate::check`], prints the card (table or JSON) and
+//! turns it into an exit status: 0 nothing failed, 1 something failed, 2 the server could not be
+//! reached at all. Nothing here probes anything.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{parse_duration, Target, EXIT_FAILED, EXIT_OK};
+use crate::check::{self, Options, Transport};
+
+/// Exit status: the check could not run (unresolvable or unreachable target).
+const EXIT_CANNOT_RUN: u8 = 2;
+
+/// Flags of `upcase check`. TCP by default; --udp grades the UDP side instead (one transport per
+/// run, to keep the card readable).
+#[derive(Debug, Args)]
+pub(super) struct CheckArgs {
+    #[command(flatten)]
+    target: Target,
+
+    /// How long any single wait (a connect, a reply) may take before the probe counts it as lost.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// Print the card as one JSON object (rows with name, status, evidence, advice; verdict).
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let options = Options {
+        target: args.target.to.clone(),
+        transport: if args.target.udp { Transport::Udp } else { Transport::Tcp },
+        timeout: args.timeout,
+    };
+    let card = match check::run(&options) {
+        Ok(card) => card,
+        Err(error) => {
+            eprintln!("upcase: error: {error}");
+            return Ok(ExitCode::from(EXIT_CANNOT_RUN));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&card)?);
+    } else {
+        let colour =
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        print!("{}", card.render(colour));
+    }
+    Ok(ExitCode::from(if card.failed() { EXIT_FAILED } else { EXIT_OK }))
+}
