@@ -134,17 +134,9 @@ fn resolve(target: &str) -> Result<SocketAddr, CheckError> {
         .ok_or_else(|| failed("no address".to_owned()))
 }
 
-/// `n` with thousands separators: 30,000.
+/// `n` with thousands separators (30,000), as the bench writes its figures.
 fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::bench::thousands(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 /// An ASCII lowercase message of exactly `len` bytes.
