@@ -230,12 +230,16 @@ pub struct Context {
     pub(crate) udp_log: stats::LogThrottle,
     /// Per-source budgets of UDP reply bytes, when `udp_rate` is set.
     pub(crate) udp_budgets: Option<rate_limit::Budgets>,
+    /// A fresh uppercaser for the configured encoding, built once: cloning it copies two
+    /// references, where building one looks up the encoding's tables under a lock.
+    fresh_uppercaser: crate::transform::Uppercaser,
 }
 
 impl Context {
     fn new(config: Config) -> Self {
         Self {
             udp_budgets: config.udp_rate.map(rate_limit::Budgets::new),
+            fresh_uppercaser: crate::transform::Uppercaser::new(config.encoding),
             config,
             stats: Stats::default(),
             shutdown: Shutdown::default(),
@@ -248,6 +252,11 @@ impl Context {
 }
 
 impl Context {
+    /// An uppercaser at the start of a stream, for one connection or one datagram.
+    pub(crate) fn uppercaser(&self) -> crate::transform::Uppercaser {
+        self.fresh_uppercaser.clone()
+    }
+
     /// Test-only fault injection: panics if `bytes` contain [`Config::panic_on`].
     pub(crate) fn inject_fault(&self, bytes: &[u8]) {
         if let Some(trigger) = self.config.panic_on.as_deref().filter(|t| !t.is_empty()) {

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use super::stats::{add, decrement};
 use super::Context;
-use crate::transform::Uppercaser;
 
 /// How long the blocking accept loops wait in `accept` before checking for a stop.
 pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
@@ -173,7 +172,7 @@ impl<'a> BlockingExchange<'a> {
     fn run(mut self, buffers: &mut Buffers) -> Result<(), Ending> {
         let config = &self.context.config;
         self.stream.set_nodelay(true)?;
-        let mut uppercaser = Uppercaser::new(config.encoding);
+        let mut uppercaser = self.context.uppercaser();
         loop {
             let timeout = self.limit(config.idle_timeout)?;
             self.stream.set_read_timeout(timeout)?;

@@ -103,7 +103,7 @@ impl Handler {
         let (idle_timeout, write_timeout) = (config.idle_timeout, config.write_timeout);
         let end_of_life = config.max_connection_time.map(|limit| Instant::now() + limit);
         self.stream.set_nodelay(true)?;
-        let mut uppercaser = Uppercaser::new(config.encoding);
+        let mut uppercaser = self.context.uppercaser();
         loop {
             within(idle_timeout, Ending::Idle, end_of_life, self.stream.readable()).await??;
             match self.read_and_answer(&mut uppercaser)? {

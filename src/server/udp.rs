@@ -21,7 +21,6 @@ use super::stats::add;
 use super::tcp::STOP_POLL;
 use super::Context;
 use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, RECEIVE_BUFFER};
-use crate::transform::Uppercaser;
 
 /// How long a loop pauses after a failed receive.
 pub(crate) const RECEIVE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
@@ -88,7 +87,7 @@ fn uppercase_within_limits(request: &[u8], peer: SocketAddr, context: &Context, 
         return false;
     }
     reply.clear();
-    let mut uppercaser = Uppercaser::new(context.config.encoding);
+    let mut uppercaser = context.uppercaser();
     uppercaser.push(request, reply);
     uppercaser.finish(reply);
     add(&stats.invalid_bytes, uppercaser.invalid_bytes());
