@@ -221,7 +221,10 @@ pub struct Context {
     /// Its shutdown signals.
     pub shutdown: Shutdown,
     /// Open connections of the blocking models, so they can be closed when the grace runs out.
-    pub(crate) blocking_connections: tcp::ConnectionSet,
+    pub(crate) blocking_connections: tcp::ConnectionSet<std::net::TcpStream>,
+    /// Open connections of the async model: their number is limited here, and their tasks are
+    /// aborted when the grace runs out.
+    pub(crate) async_connections: tcp::ConnectionSet<tokio::task::AbortHandle>,
     /// Limits how often over-limit connections are logged.
     pub(crate) over_limit_log: stats::LogThrottle,
     /// Limits how often accept errors are logged.
@@ -244,6 +247,7 @@ impl Context {
             stats: Stats::default(),
             shutdown: Shutdown::default(),
             blocking_connections: tcp::ConnectionSet::default(),
+            async_connections: tcp::ConnectionSet::default(),
             over_limit_log: stats::LogThrottle::default(),
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
@@ -339,6 +343,7 @@ impl Server {
             tracing::info!("grace period of {grace:?} over: closing {open} open connection(s)");
             shutdown.force.cancel();
             self.context.blocking_connections.close_all();
+            self.context.async_connections.close_all();
             self.tracker.wait().await;
         }
         self.context.stats.snapshot()

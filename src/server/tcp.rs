@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,30 +22,48 @@ use super::Context;
 /// How long the blocking accept loops wait in `accept` before checking for a stop.
 pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
 
-/// Counts a connection open for as long as it lives, and logs its 4-tuple at debug level.
+/// Counts a connection open for as long as it lives, counts how it ended, and logs its 4-tuple
+/// at debug level. `C` is how it holds the server's context: borrowed on a blocking thread, an
+/// `Arc` in an async task.
 ///
 /// The lecture's point made visible: each accepted connection is its own socket, named by
 /// (server IP, server port, client IP, client port).
 #[derive(Debug)]
-pub(crate) struct ConnectionGuard<'a> {
-    context: &'a Context,
-    peer: SocketAddr,
+pub(crate) struct ConnectionGuard<C: Deref<Target = Context>> {
+    context: C,
+    /// Its key in its [`ConnectionSet`], which also names it in the logs: 8 bytes, where its
+    /// client's address would take 32 for each open connection.
+    key: u64,
+    /// Whether [`Self::finished`] has counted the ending; one dropped without it was closed by
+    /// the end of a shutdown.
+    counted: bool,
 }
 
-impl<'a> ConnectionGuard<'a> {
-    pub(crate) fn new(context: &'a Context, local: Option<SocketAddr>, peer: SocketAddr) -> Self {
+impl<C: Deref<Target = Context>> ConnectionGuard<C> {
+    pub(crate) fn new(context: C, key: u64, local: Option<SocketAddr>, peer: SocketAddr) -> Self {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_open, 1);
-        tracing::debug!(server = %display_addr(local), client = %peer, "connection opened");
-        Self { context, peer }
+        tracing::debug!(connection = key, server = %display_addr(local), client = %peer, "connection opened");
+        Self { context, key, counted: false }
+    }
+
+    /// Its key in its [`ConnectionSet`].
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// The server's context.
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
     }
 
     /// Records how the connection ended, counting errors and timeouts.
-    pub(crate) fn finished(&self, outcome: &Result<(), Ending>) {
+    pub(crate) fn finished(&mut self, outcome: &Result<(), Ending>) {
+        self.counted = true;
         let stats = &self.context.stats;
         let counter = match outcome {
             Ok(()) => {
-                tracing::debug!(client = %self.peer, "connection closed");
+                tracing::debug!(connection = self.key, "connection closed");
                 return;
             }
             Err(Ending::Idle) => &stats.tcp_idle_timeouts,
@@ -52,20 +71,26 @@ impl<'a> ConnectionGuard<'a> {
             Err(Ending::Shutdown) => &stats.tcp_closed_at_shutdown,
             Err(Ending::Lifetime) => &stats.tcp_lifetime_exceeded,
             Err(Ending::Panic) => {
-                tracing::error!(client = %self.peer, "bug: panic while serving a connection; the server goes on");
+                tracing::error!(
+                    connection = self.key,
+                    "bug: panic while serving a connection; the server goes on"
+                );
                 &stats.panics
             }
             Err(Ending::Io(_)) => &stats.tcp_errors,
         };
         add(counter, 1);
         if let Err(ending) = outcome {
-            tracing::debug!(client = %self.peer, "connection closed: {ending}");
+            tracing::debug!(connection = self.key, "connection closed: {ending}");
         }
     }
 }
 
-impl Drop for ConnectionGuard<'_> {
+impl<C: Deref<Target = Context>> Drop for ConnectionGuard<C> {
     fn drop(&mut self) {
+        if !self.counted {
+            self.finished(&Err(Ending::Shutdown));
+        }
         decrement(&self.context.stats.tcp_open);
     }
 }
@@ -141,14 +166,17 @@ impl Buffers {
 
 /// Serves one TCP connection to the end on the calling thread (iterative and threaded models).
 pub(crate) fn serve_blocking(stream: TcpStream, peer: SocketAddr, context: &Context, buffers: &mut Buffers) {
-    let guard = ConnectionGuard::new(context, stream.local_addr().ok(), peer);
-    let outcome = match context.blocking_connections.register(&stream) {
-        Some(_registration) => {
-            let exchange = AssertUnwindSafe(|| BlockingExchange::new(stream, context).run(buffers));
-            std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic))
-        }
-        None => Err(Ending::Shutdown),
+    let set = &context.blocking_connections;
+    let Ok(key) = set.admit(stream.try_clone().ok(), usize::MAX) else {
+        // The server is past its grace period; dropping the stream closes it.
+        add(&context.stats.tcp_accepted, 1);
+        add(&context.stats.tcp_closed_at_shutdown, 1);
+        return;
     };
+    let _registration = Registration { set, key };
+    let mut guard = ConnectionGuard::new(context, key, stream.local_addr().ok(), peer);
+    let exchange = AssertUnwindSafe(|| BlockingExchange::new(stream, context).run(buffers));
+    let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
     guard.finished(&outcome);
 }
 
@@ -259,71 +287,138 @@ fn is_timeout(error: &io::Error) -> bool {
     matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
-/// The open connections of the blocking models, so the end of a shutdown can close them.
+/// How the end of a shutdown closes one open connection.
+pub(crate) trait Close {
+    /// Ends the connection now, wherever it is waiting.
+    fn close(&self);
+}
+
+/// Blocking models: a handle on the connection's socket. A blocked `read` or `write` on another
+/// thread returns as soon as its socket is shut down, the only way to interrupt it without polling.
+impl Close for TcpStream {
+    fn close(&self) {
+        // Fails only if the client already closed, which is what we want anyway.
+        let _ = self.shutdown(Direction::Both);
+    }
+}
+
+/// The async model: the connection's task, which aborting drops (closing its socket) at its next
+/// wake-up or at once if it is waiting.
+impl Close for tokio::task::AbortHandle {
+    fn close(&self) {
+        self.abort();
+    }
+}
+
+/// Why a [`ConnectionSet`] did not take a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// It already holds the limit.
+    OverLimit,
+    /// The server is closing everything.
+    Closing,
+}
+
+/// The open connections of one kind, so the end of a shutdown can close them, and (in the async
+/// model) so their number can be limited.
 ///
-/// A blocked `read` or `write` on another thread returns as soon as its socket is shut down,
-/// which is the only way to interrupt it without polling.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectionSet {
-    state: Mutex<SetState>,
+/// Each entry costs a key and a handle (16 bytes for a task handle): far less than the
+/// cancellation future each connection would otherwise have to hold and poll.
+#[derive(Debug)]
+pub(crate) struct ConnectionSet<H> {
+    state: Mutex<SetState<H>>,
     emptied: Condvar,
 }
 
-#[derive(Debug, Default)]
-struct SetState {
-    next_id: u64,
-    /// A handle on each open connection's socket; `None` where the handle could not be made
-    /// (out of file descriptors), and that connection ends by its own timeouts instead.
-    open: HashMap<u64, Option<TcpStream>>,
+impl<H> Default for ConnectionSet<H> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(SetState { next_key: 0, open: HashMap::new(), closing: false }),
+            emptied: Condvar::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SetState<H> {
+    next_key: u64,
+    /// A handle on each open connection; `None` until it is attached, or where it could not be
+    /// made (out of file descriptors), and that connection ends by its own timeouts instead.
+    open: HashMap<u64, Option<H>>,
     closing: bool,
 }
 
-/// Removes its connection from the set when the connection ends.
-#[derive(Debug)]
-pub(crate) struct Registration<'a> {
-    set: &'a ConnectionSet,
-    id: u64,
-}
-
-impl ConnectionSet {
-    /// Adds a connection; `None` if the server is already closing everything.
-    pub(crate) fn register(&self, stream: &TcpStream) -> Option<Registration<'_>> {
-        let handle = stream.try_clone().ok();
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.closing {
-            return None;
-        }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.open.insert(id, handle);
-        Some(Registration { set: self, id })
+impl<H: Close> ConnectionSet<H> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SetState<H>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Shuts down every open connection and refuses new ones.
+    /// Adds a connection unless `limit` are already open or the server is closing everything;
+    /// returns its key, for [`Self::attach`] and [`Self::release`].
+    pub(crate) fn admit(&self, handle: Option<H>, limit: usize) -> Result<u64, Refused> {
+        let mut state = self.lock();
+        if state.closing {
+            return Err(Refused::Closing);
+        }
+        if state.open.len() >= limit {
+            return Err(Refused::OverLimit);
+        }
+        let key = state.next_key;
+        state.next_key += 1;
+        state.open.insert(key, handle);
+        Ok(key)
+    }
+
+    /// Gives an admitted connection its handle, once it has one. If the connection already ended
+    /// the handle is not kept; if everything is being closed, it is closed at once.
+    pub(crate) fn attach(&self, key: u64, handle: H) {
+        let mut state = self.lock();
+        if state.closing {
+            drop(state);
+            handle.close();
+        } else if let Some(slot) = state.open.get_mut(&key) {
+            *slot = Some(handle);
+        }
+    }
+
+    /// Removes a connection that has ended.
+    pub(crate) fn release(&self, key: u64) {
+        let mut state = self.lock();
+        state.open.remove(&key);
+        if state.open.is_empty() {
+            self.emptied.notify_all();
+        }
+    }
+
+    /// Closes every open connection and refuses new ones.
     pub(crate) fn close_all(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         state.closing = true;
-        for stream in state.open.values().flatten() {
-            // Fails only if the client already closed, which is what we want anyway.
-            let _ = stream.shutdown(Direction::Both);
+        // Closed under the lock, so a connection ending meanwhile cannot be missed; neither kind
+        // of close runs the connection's code on this thread, so it cannot come back for the lock.
+        for handle in state.open.values().flatten() {
+            handle.close();
         }
     }
 
     /// Blocks until no connection is open.
     pub(crate) fn wait_until_empty(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         while !state.open.is_empty() {
             state = self.emptied.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
+/// Removes its blocking connection from the set when the connection ends.
+#[derive(Debug)]
+struct Registration<'a> {
+    set: &'a ConnectionSet<TcpStream>,
+    key: u64,
+}
+
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        let mut state = self.set.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.open.remove(&self.id);
-        if state.open.is_empty() {
-            self.set.emptied.notify_all();
-        }
+        self.set.release(self.key);
     }
 }

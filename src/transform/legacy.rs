@@ -22,7 +22,7 @@ use super::utf8::push_ascii_upper;
 /// One legacy encoding, ready to uppercase.
 #[derive(Debug, Clone)]
 pub struct Legacy {
-    encoding: &'static Encoding,
+    /// One reference, not two: a TCP connection holds a `Legacy` for as long as it is open.
     tables: &'static Tables,
 }
 
@@ -42,6 +42,8 @@ enum Mapping {
 /// Everything precomputed about one encoding.
 #[derive(Debug)]
 struct Tables {
+    /// The encoding they describe.
+    encoding: &'static Encoding,
     /// Each byte as a whole character, or a lead byte, or `Other` (does not decode).
     single: [Mapping; 256],
     /// Single-byte encodings: each byte's output when it is one byte (the common case).
@@ -55,12 +57,12 @@ struct Tables {
 impl Legacy {
     /// The codec for `encoding` (its tables are built on first use, then shared).
     pub fn new(encoding: &'static Encoding) -> Self {
-        Self { encoding, tables: tables(encoding) }
+        Self { tables: tables(encoding) }
     }
 
     /// The encoding it reads.
     pub fn encoding(&self) -> &'static Encoding {
-        self.encoding
+        self.tables.encoding
     }
 
     /// Uppercases `input` into `out`, passing undecodable bytes through (counted in `invalid`);
@@ -128,10 +130,10 @@ impl Legacy {
                 rest = after;
                 continue;
             }
-            match probe(self.encoding, rest) {
+            match probe(self.tables.encoding, rest) {
                 Probe::Char { len, text } => {
                     let (original, after) = rest.split_at(len.min(rest.len()));
-                    push_upper(self.encoding, text.as_str(), original, out);
+                    push_upper(self.tables.encoding, text.as_str(), original, out);
                     rest = after;
                 }
                 Probe::Unfinished => return rest.len(),
@@ -188,7 +190,7 @@ fn tables(encoding: &'static Encoding) -> &'static Tables {
         let special = std::array::from_fn(|byte| {
             !matches!(single.get(byte), Some(Mapping::Same | Mapping::Upper { len: 1, .. }))
         });
-        Tables { single, simple, special, double: None }
+        Tables { encoding, single, simple, special, double: None }
     } else {
         let double = (0..128 * 256)
             .map(|index: usize| {
@@ -203,7 +205,7 @@ fn tables(encoding: &'static Encoding) -> &'static Tables {
                 }
             })
             .collect();
-        Tables { single, simple: [0; 256], special: [true; 256], double: Some(double) }
+        Tables { encoding, single, simple: [0; 256], special: [true; 256], double: Some(double) }
     }));
     built.push((encoding, tables));
     tables

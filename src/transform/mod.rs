@@ -178,7 +178,8 @@ pub struct Uppercaser {
     codec: Codec,
     /// The start of a character whose remaining bytes have not arrived yet.
     pending: [u8; 3],
-    pending_len: usize,
+    /// A byte, not a `usize`: a TCP connection holds its uppercaser for as long as it is open.
+    pending_len: u8,
     /// Bytes passed through because they did not decode, for the server's counters.
     invalid_bytes: u64,
 }
@@ -210,7 +211,7 @@ impl Uppercaser {
 
     /// Ends the stream: an unfinished character left over is passed through unchanged.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let (pending, len) = (self.pending, self.pending_len);
+        let (pending, len) = (self.pending, usize::from(self.pending_len));
         self.pending_len = 0;
         let pending = pending.get(..len).unwrap_or_default();
         self.invalid_bytes += pending.len() as u64;
@@ -231,7 +232,8 @@ impl Uppercaser {
         match self.pending.get_mut(..tail.len()) {
             Some(slot) => {
                 slot.copy_from_slice(tail);
-                self.pending_len = tail.len();
+                // At most three, as `slot` shows.
+                self.pending_len = u8::try_from(tail.len()).unwrap_or(u8::MAX);
             }
             // A codec never holds more than three bytes; were it to, passing them on as they
             // are is better than losing them.
@@ -248,7 +250,7 @@ impl Uppercaser {
     /// holds back of that is either still unfinished (and `input` is used up) or made of `input`'s
     /// own bytes, which are then read again from `input` itself.
     fn complete_pending<'a>(&mut self, input: &'a [u8], out: &mut Vec<u8>) -> &'a [u8] {
-        let held = self.pending_len;
+        let held = usize::from(self.pending_len);
         if held == 0 {
             return input;
         }
