@@ -3,10 +3,12 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::{Options, Transport};
+use crate::transform::Encoding;
 
 /// How a probe went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,7 +20,8 @@ pub enum Status {
     Warn,
     /// The server broke the protocol, or died.
     Fail,
-    /// Not tested (the server died earlier, or the basic round trip failed).
+    /// Not tested: the server died earlier, the basic round trip failed, the budget ran out, or
+    /// the probe does not apply.
     Skip,
     /// A measurement, not a judgement.
     Info,
@@ -77,6 +80,16 @@ impl Row {
             ..self
         }
     }
+
+    /// This row, for a probe the check's time budget cut short.
+    pub(super) fn cut_short(self, budget: Duration) -> Self {
+        Self {
+            status: Status::Skip,
+            evidence: format!("not finished: the {budget:?} budget ran out during this probe"),
+            advice: "Raise --budget, or find out what made the probes above slow.".to_owned(),
+            ..self
+        }
+    }
 }
 
 /// The whole card.
@@ -88,27 +101,53 @@ pub struct Card {
     pub addr: SocketAddr,
     /// The transport graded.
     pub transport: Transport,
+    /// The encoding graded in, when one was given (`--encoding`); otherwise UTF-8.
+    pub encoding: Option<&'static str>,
     /// Every probe's row, in the order run.
     pub rows: Vec<Row>,
     /// One line: the summary.
     pub verdict: String,
+    /// How long the whole check took, in milliseconds.
+    pub elapsed_ms: u64,
 }
 
 impl Card {
     /// A card, with its verdict worked out from the rows.
-    pub(super) fn new(options: &Options, addr: SocketAddr, rows: Vec<Row>) -> Self {
+    ///
+    /// `ran_out`: the budget ended the check before every probe had run.
+    pub(super) fn new(
+        options: &Options,
+        addr: SocketAddr,
+        rows: Vec<Row>,
+        elapsed: Duration,
+        ran_out: bool,
+    ) -> Self {
         let count = |status| rows.iter().filter(|row| row.status == status).count();
         let (fails, warns, skips) = (count(Status::Fail), count(Status::Warn), count(Status::Skip));
         let passes = count(Status::Pass);
         let head = if fails > 0 {
             "FAIL"
+        } else if ran_out {
+            // Nothing failed, but not everything ran: not a pass.
+            "INCOMPLETE"
         } else if warns > 0 {
             "PASS with warnings"
         } else {
             "PASS"
         };
-        let verdict = format!("{head}: {passes} passed, {warns} warned, {fails} failed, {skips} skipped");
-        Self { target: options.target.clone(), addr, transport: options.transport, rows, verdict }
+        let mut verdict = format!("{head}: {passes} passed, {warns} warned, {fails} failed, {skips} skipped");
+        if ran_out {
+            verdict.push_str(&format!(" (the {:?} budget ran out)", options.budget));
+        }
+        Self {
+            target: options.target.clone(),
+            addr,
+            transport: options.transport,
+            encoding: options.encoding.map(Encoding::name),
+            rows,
+            verdict,
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        }
     }
 
     /// Whether any probe failed.
@@ -122,7 +161,8 @@ impl Card {
             Transport::Tcp => "TCP",
             Transport::Udp => "UDP",
         };
-        let mut out = format!("upcase check: {} ({transport}, {})\n\n", self.target, self.addr);
+        let encoding = self.encoding.map(|name| format!(", {name}")).unwrap_or_default();
+        let mut out = format!("upcase check: {} ({transport}, {}{encoding})\n\n", self.target, self.addr);
         let width = self.rows.iter().map(|row| row.name.chars().count()).max().unwrap_or(0);
         for row in &self.rows {
             let label = if colour {
@@ -135,7 +175,8 @@ impl Card {
                 let _ = writeln!(out, "  {:<width$}        -> {}", "", row.advice);
             }
         }
-        let _ = writeln!(out, "\n{}", self.verdict);
+        let seconds = Duration::from_millis(self.elapsed_ms).as_secs_f64();
+        let _ = writeln!(out, "\n{}, in {seconds:.1} s", self.verdict);
         out
     }
 }

@@ -1,30 +1,39 @@
 //! `upcase check`: grades any server that claims to speak the lecture's protocol and produces a
 //! report card, one row per probe (pass, warn, fail, skip, info), with evidence and advice.
 //!
-//! The probes are plain blocking sockets, one at a time, each wait bounded by
-//! [`Options::timeout`], so a hung or dead server still gets a finished card. After every probe a
-//! basic round trip tells whether the server survived it; when it did not, the probe is failed
-//! and the rest are skipped, rather than reporting noise. This module never binds a listening
-//! socket, never talks to anything but the given target, and never prints: the CLI does that.
+//! The probes run one after another. Every wait is bounded by [`Options::timeout`], every probe by
+//! a few timeouts, and the whole check by [`Options::budget`]: probes the budget does not reach
+//! are skipped, and one it cuts short is reported as skipped rather than failed, so a hung, dead
+//! or merely slow server still gets a finished card in time. After every probe a basic round trip
+//! tells whether the server survived it; when it did not, the probe is failed and the rest are
+//! skipped, rather than reporting noise. This module never binds a listening socket, never talks
+//! to anything but the given target, and never prints: the CLI does that.
 //!
 //! - [`card`]: the report card, its verdict, its rendering as a table.
-//! - `tcp`, `udp`: the probes of each transport; `more`: many clients, persistence, UDP reply
-//!   source and reflection guard, latency.
+//! - `tcp`, `udp`: the probes of each transport, in the order they run.
+//! - `judge`: what the text probes send in the encoding graded, and what counts as correct.
+//! - `detect`: the `encoding` row, which encoding the server appears to assume.
+//! - `more`: a slow client, half-close, persistence, latency; `crowd`: many clients at once and a
+//!   burst of connects; `loss`: UDP requests under loss, with retries.
 //! - `wire`: bounded exchanges (send, read until the reply is complete, the peer closes or a wait
 //!   times out).
 
 pub mod card;
+mod crowd;
+mod detect;
+mod judge;
+mod loss;
 mod more;
 mod tcp;
 mod udp;
 mod wire;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use card::{Card, Row, Status};
 
-use crate::transform::{uppercase, Encoding};
+use crate::transform::{encode_text, uppercase, Encoding};
 
 /// Which transport a check grades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +54,11 @@ pub struct Options {
     pub transport: Transport,
     /// The longest any single wait (a connect, a reply) may take.
     pub timeout: Duration,
+    /// The longest the whole check may take (`upcase check` gives it 30 s unless told otherwise).
+    pub budget: Duration,
+    /// The encoding the server promises: every text probe is written in it and judged by its
+    /// uppercase there. `None`: UTF-8, and the `encoding` row guesses what the server assumes.
+    pub encoding: Option<Encoding>,
 }
 
 /// Why a check could not run at all.
@@ -73,28 +87,87 @@ pub enum CheckError {
 /// A probe: its name, and what it does to the server at the address.
 type Probe = (&'static str, fn(&Ctx) -> Row);
 
-/// What every probe needs.
+/// What every probe needs: where, how patiently, until when, and in which encoding.
 #[derive(Debug)]
 struct Ctx {
     addr: SocketAddr,
     timeout: Duration,
+    budget: Duration,
+    /// When the budget runs out.
+    deadline: Instant,
+    /// The encoding given with `--encoding`, if any.
+    given: Option<Encoding>,
+    /// The basic round trip's message, written in the encoding graded.
+    hello: Vec<u8>,
+    /// Its correct reply.
+    hello_reply: Vec<u8>,
 }
 
-/// The correct reply to `message`: its full Unicode uppercase, in UTF-8.
-fn expected(message: &[u8]) -> Vec<u8> {
-    uppercase(message, Encoding::Utf8)
+impl Ctx {
+    fn new(options: &Options, addr: SocketAddr, started: Instant) -> Self {
+        let mut ctx = Self {
+            addr,
+            timeout: options.timeout,
+            budget: options.budget,
+            deadline: started + options.budget,
+            given: options.encoding,
+            hello: Vec::new(),
+            hello_reply: Vec::new(),
+        };
+        ctx.hello = ctx.text(HELLO);
+        ctx.hello_reply = ctx.upper(&ctx.hello);
+        ctx
+    }
+
+    /// The encoding messages are written in and replies judged by.
+    fn encoding(&self) -> Encoding {
+        self.given.unwrap_or(Encoding::Utf8)
+    }
+
+    /// `text` written in the encoding graded. Probes pass ASCII here, which every supported
+    /// encoding writes; were a character unwritable, its UTF-8 bytes go instead.
+    fn text(&self, text: &str) -> Vec<u8> {
+        encode_text(text, self.encoding()).unwrap_or_else(|_| text.as_bytes().to_vec())
+    }
+
+    /// The correct reply to `message`: its uppercase in the encoding graded.
+    fn upper(&self, message: &[u8]) -> Vec<u8> {
+        uppercase(message, self.encoding())
+    }
+
+    /// One wait: the timeout, or what is left of the budget when that is less (never zero,
+    /// which sockets read as "forever").
+    fn wait(&self) -> Duration {
+        self.timeout.min(self.left()).max(Duration::from_millis(1))
+    }
+
+    /// What is left of the budget.
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The end of a span starting now, or of the budget when that comes first.
+    fn until(&self, span: Duration) -> Instant {
+        (Instant::now() + span).min(self.deadline)
+    }
+
+    /// Whether the budget has run out.
+    fn spent(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
 }
 
 /// The basic round trip every probe is followed by.
-const HELLO: &[u8] = b"hello, world";
+const HELLO: &str = "hello, world";
 
 /// Runs every probe of the transport against the target and returns the card.
 ///
 /// # Errors
 /// [`CheckError`] when the target does not resolve or cannot be reached at all.
 pub fn run(options: &Options) -> Result<Card, CheckError> {
+    let started = Instant::now();
     let addr = resolve(&options.target)?;
-    let ctx = Ctx { addr, timeout: options.timeout };
+    let ctx = Ctx::new(options, addr, started);
     let (probes, alive): (&[Probe], fn(&Ctx) -> bool) = match options.transport {
         Transport::Tcp => {
             tcp::reachable(&ctx)?;
@@ -106,23 +179,38 @@ pub fn run(options: &Options) -> Result<Card, CheckError> {
         }
     };
     let mut rows = Vec::with_capacity(probes.len());
-    let mut stopped: Option<String> = None;
+    let mut stopped: Option<(String, &str)> = None;
+    let mut ran_out = false;
     for (name, probe) in probes {
-        if let Some(why) = &stopped {
-            rows.push(Row::new(name, Status::Skip, why.clone(), "Fix the rows above, then check again."));
+        if stopped.is_none() && ctx.spent() {
+            ran_out = true;
+            let why = format!("not run: the {:?} budget ran out", ctx.budget);
+            stopped = Some((why, "Raise --budget, or find out what made the probes above slow."));
+        }
+        if let Some((why, advice)) = &stopped {
+            rows.push(Row::new(name, Status::Skip, why.clone(), advice));
             continue;
         }
         let mut row = probe(&ctx);
-        if rows.is_empty() && row.status == Status::Fail {
-            stopped = Some("not tested: the basic round trip failed".to_owned());
-        } else if !alive(&ctx) {
+        if ctx.spent() {
+            // Cut short: what it saw so far proves nothing either way, unless it already passed.
+            if !matches!(row.status, Status::Pass | Status::Info) {
+                row = row.cut_short(ctx.budget);
+                ran_out = true;
+            }
+        } else if rows.is_empty() && row.status == Status::Fail {
+            stopped = Some(("not tested: the basic round trip failed".to_owned(), FIX_ABOVE));
+        } else if !alive(&ctx) && !ctx.spent() {
             row = row.died();
-            stopped = Some(format!("not tested: the server died after probe {name}"));
+            stopped = Some((format!("not tested: the server died after probe {name}"), FIX_ABOVE));
         }
         rows.push(row);
     }
-    Ok(Card::new(options, addr, rows))
+    Ok(Card::new(options, addr, rows, started.elapsed(), ran_out))
 }
+
+/// Advice on rows skipped because of a row above.
+const FIX_ABOVE: &str = "Fix the rows above, then check again.";
 
 /// The first address of the target.
 fn resolve(target: &str) -> Result<SocketAddr, CheckError> {
@@ -139,100 +227,10 @@ fn thousands(n: usize) -> String {
     crate::bench::thousands(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
-/// An ASCII lowercase message of exactly `len` bytes.
-fn ascii_message(len: usize) -> Vec<u8> {
-    b"the quick brown fox jumps over the lazy dog ".iter().copied().cycle().take(len).collect()
-}
-
-/// Judges a reply to a message of `len` ASCII bytes that should come back whole and uppercased.
-fn judge_size(len: usize, message: &[u8], reply: &[u8], advice_cut: &str) -> Row {
-    let name = format!("size {}", thousands(len));
-    let want = expected(message);
-    if reply == want {
-        return Row::new(&name, Status::Pass, format!("{} bytes came back whole", thousands(len)), "");
-    }
-    if reply.is_empty() {
-        return Row::new(&name, Status::Fail, "no reply", advice_cut);
-    }
-    if want.starts_with(reply) {
-        let cut = thousands(reply.len());
-        return Row::new(
-            &name,
-            Status::Fail,
-            format!("cut at {cut} bytes: the server reads with a {cut}-byte buffer once"),
-            advice_cut,
-        );
-    }
-    Row::new(
-        &name,
-        Status::Fail,
-        format!("wrong reply: {} bytes, not the {} expected", thousands(reply.len()), thousands(want.len())),
-        "Reply with exactly the uppercase of what was sent.",
-    )
-}
-
-/// Text that exercises full Unicode uppercasing: ß, ﬁ, accented Greek, Cyrillic, an emoji, and
-/// ΐ, whose uppercase is three characters.
-const UNICODE: &str = "straße ﬁne άλφα ωμέγα привет 🎉 ΐ";
-
-/// Judges the reply to [`UNICODE`].
-fn judge_unicode(reply: &[u8]) -> Row {
-    let name = "unicode";
-    let want = expected(UNICODE.as_bytes());
-    if reply == want {
-        return Row::new(name, Status::Pass, "ß, ﬁ, Greek, Cyrillic, emoji and ΐ uppercased in full", "");
-    }
-    if reply == UNICODE.to_ascii_uppercase().as_bytes() {
-        return Row::new(
-            name,
-            Status::Warn,
-            "uppercases ASCII only: ß, Greek and Cyrillic came back unchanged",
-            "Uppercase with full Unicode rules (str.upper() in Python, to_uppercase() in Rust).",
-        );
-    }
-    if reply.is_empty() {
-        return Row::new(name, Status::Fail, "no reply", "Decode UTF-8, uppercase, encode UTF-8.");
-    }
-    Row::new(
-        name,
-        Status::Fail,
-        format!("wrong reply: {:?}", String::from_utf8_lossy(reply)),
-        "Uppercase with full Unicode rules; ß becomes SS and ΐ three characters.",
-    )
-}
-
-/// Invalid UTF-8 with ASCII around it.
-const INVALID: &[u8] = b"abc\xff\xfe def";
-
-/// Judges the reply to [`INVALID`]; silence is a warn here, turned to a fail when the server
-/// died of it.
-fn judge_invalid(reply: &[u8]) -> Row {
-    let name = "invalid utf-8";
-    if reply == expected(INVALID) {
-        return Row::new(name, Status::Pass, "answered, invalid bytes passed through unchanged", "");
-    }
-    if reply.is_empty() {
-        return Row::new(
-            name,
-            Status::Warn,
-            "no reply to a message with invalid UTF-8: dropped, but the server still answers",
-            "Answer anyway: uppercase what decodes and pass the other bytes through.",
-        );
-    }
-    if String::from_utf8_lossy(reply).contains('\u{FFFD}') {
-        return Row::new(
-            name,
-            Status::Warn,
-            "answered, but replaced the invalid bytes with U+FFFD",
-            "Pass bytes that do not decode through unchanged.",
-        );
-    }
-    Row::new(
-        name,
-        Status::Fail,
-        format!("wrong reply: {:?}", String::from_utf8_lossy(reply)),
-        "Uppercase what decodes and pass the other bytes through.",
-    )
+/// A share as a percentage with one decimal: 12.5%.
+fn percent(part: usize, whole: usize) -> String {
+    let share = if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+    format!("{share:.1}%")
 }
 
 #[cfg(test)]
@@ -248,17 +246,45 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_reply_names_the_cut() {
-        let message = ascii_message(1025);
-        let want = expected(&message);
-        let row = judge_size(1025, &message, want.get(..1024).unwrap_or_default(), "");
-        assert_eq!(row.status, Status::Fail);
-        assert!(row.evidence.starts_with("cut at 1,024 bytes"), "{}", row.evidence);
+    fn percentages_have_one_decimal() {
+        assert_eq!(percent(50, 200), "25.0%");
+        assert_eq!(percent(1, 3), "33.3%");
+        assert_eq!(percent(0, 0), "0.0%");
     }
 
     #[test]
-    fn ascii_only_uppercasing_is_a_warn() {
-        assert_eq!(judge_unicode(UNICODE.to_ascii_uppercase().as_bytes()).status, Status::Warn);
-        assert_eq!(judge_unicode(&expected(UNICODE.as_bytes())).status, Status::Pass);
+    fn waits_never_outlast_the_budget() {
+        let options = Options {
+            target: String::new(),
+            transport: Transport::Tcp,
+            timeout: Duration::from_secs(5),
+            budget: Duration::from_millis(200),
+            encoding: None,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let ctx = Ctx::new(&options, addr, Instant::now());
+        assert!(ctx.wait() <= Duration::from_millis(200));
+        assert!(ctx.until(Duration::from_secs(60)) <= ctx.deadline);
+        let spent = Ctx::new(&options, addr, Instant::now() - Duration::from_secs(1));
+        assert!(spent.spent());
+        assert_eq!(spent.wait(), Duration::from_millis(1), "a zero wait would block forever");
+    }
+
+    #[test]
+    fn the_round_trip_is_written_in_the_encoding_graded() {
+        let options = |encoding| Options {
+            target: String::new(),
+            transport: Transport::Udp,
+            timeout: Duration::from_secs(1),
+            budget: Duration::from_secs(30),
+            encoding,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let utf8 = Ctx::new(&options(None), addr, Instant::now());
+        assert_eq!(utf8.hello, b"hello, world");
+        assert_eq!(utf8.hello_reply, b"HELLO, WORLD");
+        let utf16 = Ctx::new(&options(Some(Encoding::Utf16Le)), addr, Instant::now());
+        assert_eq!(utf16.hello.len(), 24);
+        assert_eq!(utf16.hello_reply.get(..2), Some(&b"H\0"[..]));
     }
 }

@@ -1,33 +1,30 @@
-//! The probes beyond one message on one connection: a slow client, many clients at once, several
-//! messages on one connection, where UDP replies come from, the reflection-loop guard, and a
-//! latency summary. Each is bounded by a deadline of a few timeouts, whatever the server does.
+//! The probes beyond one message on one fresh connection: a slow client, the end of a connection
+//! after the client's half-close, several messages on one connection, and a latency summary.
+//! Each is bounded by a deadline of a few timeouts, whatever the server does.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::io::Write;
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use super::wire::{self, End};
-use super::{expected, Ctx, Row, Status, HELLO};
+use super::wire::{self, End, Reply};
+use super::{Ctx, Row, Status};
 
-/// Clients opened at once by the many-clients probe.
-const MANY: usize = 100;
 /// Round trips timed by the latency probes.
 const SAMPLES: usize = 300;
 
 /// TCP: "hello, world" one byte at a time, 10 ms apart, then a half-close.
 pub(super) fn slow_client(ctx: &Ctx) -> Row {
     let name = "slow client";
-    let want = expected(HELLO);
     let reply = wire::connect(ctx).and_then(|mut stream| {
-        for byte in HELLO {
+        for byte in &ctx.hello {
             stream.write_all(std::slice::from_ref(byte))?;
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = stream.shutdown(Shutdown::Write);
-        Ok(wire::read_reply(ctx, &mut stream, Some(want.len())))
+        Ok(wire::read_reply(ctx, &mut stream, Some(ctx.hello_reply.len())))
     });
     match reply {
-        Ok(reply) if reply.bytes == want => {
+        Ok(reply) if reply.bytes == ctx.hello_reply => {
             Row::new(name, Status::Pass, "a message sent one byte at a time came back whole", "")
         }
         Ok(reply) => Row::new(
@@ -42,50 +39,65 @@ pub(super) fn slow_client(ctx: &Ctx) -> Row {
     }
 }
 
-/// TCP: [`MANY`] connections opened before any is used, then each sends and reads in turn.
-pub(super) fn many_clients(ctx: &Ctx) -> Row {
-    let name = "many clients";
-    let deadline = Instant::now() + ctx.timeout * 5;
-    let want = expected(HELLO);
-    let mut streams = Vec::with_capacity(MANY);
-    for _ in 0..MANY {
-        match wire::connect(ctx) {
-            Ok(stream) => streams.push(stream),
-            Err(e) => {
-                return Row::new(
-                    name,
-                    Status::Fail,
-                    format!("connection {} of {MANY} failed: {e}", streams.len() + 1),
-                    "Listen with a larger backlog and accept without pausing.",
-                )
-            }
+/// TCP: a message, the client's half-close, then the whole reply and the server's close.
+pub(super) fn half_close(ctx: &Ctx) -> Row {
+    match wire::connect(ctx).map(|mut stream| {
+        let sent = stream.write_all(&ctx.hello);
+        if sent.is_ok() {
+            let _ = stream.shutdown(Shutdown::Write);
         }
+        wire::read_reply(ctx, &mut stream, None)
+    }) {
+        Ok(reply) => judge_half_close(ctx, &reply),
+        Err(e) => Row::new(
+            "half-close",
+            Status::Fail,
+            format!("connection failed: {e}"),
+            "Keep accepting connections.",
+        ),
     }
-    for stream in &mut streams {
-        let _ = stream.write_all(HELLO);
-        let _ = stream.shutdown(Shutdown::Write);
-    }
-    let mut answered = 0;
-    for stream in &mut streams {
-        if Instant::now() >= deadline {
-            break;
+}
+
+/// The whole reply then a close passes; the whole reply and no close is a warn (the client that
+/// reads until the end waits forever, but it has its answer); anything less is a fail.
+fn judge_half_close(ctx: &Ctx, reply: &Reply) -> Row {
+    let name = "half-close";
+    let whole = reply.bytes == ctx.hello_reply;
+    match reply.end {
+        End::Closed if whole => {
+            Row::new(name, Status::Pass, "after the client's half-close: the whole reply, then a close", "")
         }
-        if wire::read_reply(ctx, stream, Some(want.len())).bytes == want {
-            answered += 1;
-        }
-    }
-    if answered == MANY {
-        Row::new(name, Status::Pass, format!("{MANY} clients connected at once were all answered"), "")
-    } else {
-        Row::new(
+        End::Quiet | End::Complete if whole => Row::new(
+            name,
+            Status::Warn,
+            format!(
+                "the whole reply came back, but the connection stayed open {:?} after the client's half-close",
+                ctx.timeout
+            ),
+            "When recv returns 0, finish the reply and close: a client that reads to the end waits forever.",
+        ),
+        End::Reset if whole => Row::new(
+            name,
+            Status::Warn,
+            "the whole reply came back, then a reset instead of a close",
+            "Close the connection normally once the reply is sent; a reset can destroy unread data.",
+        ),
+        _ if reply.bytes.is_empty() => Row::new(
+            name,
+            Status::Fail,
+            format!("no reply after the client's half-close: {}", super::tcp::ending(reply, ctx)),
+            "A half-close ends the message, not the connection: send the reply, then close.",
+        ),
+        _ => Row::new(
             name,
             Status::Fail,
             format!(
-                "{answered} of {MANY} clients connected at once were answered within {:?}",
-                ctx.timeout * 5
+                "after the client's half-close, {:?} instead of the whole reply, {}",
+                String::from_utf8_lossy(&reply.bytes),
+                super::tcp::ending(reply, ctx)
             ),
-            "Serve connections concurrently and never drop one.",
-        )
+            "A half-close ends the message, not the connection: send the whole reply, then close.",
+        ),
     }
 }
 
@@ -93,9 +105,10 @@ pub(super) fn many_clients(ctx: &Ctx) -> Row {
 pub(super) fn persistent(ctx: &Ctx) -> Row {
     let name = "persistent";
     let outcome = wire::connect(ctx).map(|mut stream| {
-        for (n, message) in [&b"one"[..], b"two", b"three"].into_iter().enumerate() {
-            let want = expected(message);
-            let sent = stream.write_all(message);
+        for (n, message) in ["one", "two", "three"].into_iter().enumerate() {
+            let message = ctx.text(message);
+            let want = ctx.upper(&message);
+            let sent = stream.write_all(&message);
             let reply = wire::read_reply(ctx, &mut stream, Some(want.len()));
             if sent.is_err() || reply.bytes != want || reply.end != End::Complete {
                 return n;
@@ -125,15 +138,19 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
     format!("p50 {} µs, p99 {} µs over {} round trips", us(at(50)), us(at(99)), samples.len())
 }
 
-/// Times up to [`SAMPLES`] round trips of `one` for at most five timeouts; info, or a fail when
-/// one went unanswered.
+/// Times up to [`SAMPLES`] round trips of `one` for at most five timeouts (or what is left of
+/// the budget); info, or a fail when one went unanswered.
 fn latency(ctx: &Ctx, mut one: impl FnMut() -> bool) -> Row {
     let name = "latency";
-    let deadline = Instant::now() + ctx.timeout * 5;
+    let deadline = ctx.until(ctx.timeout * 5);
     let mut samples = Vec::with_capacity(SAMPLES);
     while samples.len() < SAMPLES && Instant::now() < deadline {
         let start = Instant::now();
         if !one() {
+            // Cut short by the check's budget: what was measured stands.
+            if ctx.spent() {
+                break;
+            }
             return Row::new(
                 name,
                 Status::Fail,
@@ -148,86 +165,54 @@ fn latency(ctx: &Ctx, mut one: impl FnMut() -> bool) -> Row {
 
 /// TCP: a new connection per round trip, as the lecture's client does.
 pub(super) fn tcp_latency(ctx: &Ctx) -> Row {
-    let want = expected(HELLO);
-    latency(ctx, || wire::tcp_exchange(ctx, HELLO, true, Some(want.len())).is_ok_and(|r| r.bytes == want))
+    let want = &ctx.hello_reply;
+    latency(ctx, || {
+        wire::tcp_exchange(ctx, &ctx.hello, true, Some(want.len())).is_ok_and(|r| r.bytes == *want)
+    })
 }
 
 /// UDP: one socket, a datagram per round trip.
 pub(super) fn udp_latency(ctx: &Ctx) -> Row {
-    let want = expected(HELLO);
     match wire::udp_socket(ctx) {
         Ok(socket) => latency(ctx, || {
-            socket.send(HELLO).is_ok() && matches!(wire::udp_recv(&socket), Ok(Some(reply)) if reply == want)
+            socket.send(&ctx.hello).is_ok()
+                && matches!(wire::udp_recv(&socket), Ok(Some(reply)) if reply == ctx.hello_reply)
         }),
         Err(e) => Row::new("latency", Status::Skip, format!("cannot open a socket: {e}"), ""),
     }
 }
 
-/// An unconnected socket of the target's family bound to `port` of loopback, with the timeout.
-fn unconnected(ctx: &Ctx, port: u16) -> io::Result<UdpSocket> {
-    let ip = if ctx.addr.is_ipv4() { "127.0.0.1" } else { "::1" };
-    let local = SocketAddr::new(ip.parse().map_err(|_| io::Error::other("bad address"))?, port);
-    let socket = UdpSocket::bind(local)?;
-    socket.set_read_timeout(Some(ctx.timeout))?;
-    Ok(socket)
-}
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
 
-/// The first datagram back and where it came from, within the timeout.
-fn ask(socket: &UdpSocket, to: SocketAddr) -> io::Result<Option<(Vec<u8>, SocketAddr)>> {
-    socket.send_to(HELLO, to)?;
-    let mut buffer = vec![0; 65_536];
-    match socket.recv_from(&mut buffer) {
-        Ok((n, from)) => {
-            buffer.truncate(n);
-            Ok(Some((buffer, from)))
-        }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
-        Err(e) => Err(e),
+    use super::*;
+    use crate::check::{Options, Transport};
+
+    fn reply(bytes: &[u8], end: End) -> Reply {
+        Reply { bytes: bytes.to_vec(), end }
     }
-}
 
-/// UDP: the reply must come from the address and port the request went to, or a connected
-/// client (and any firewall) drops it.
-pub(super) fn reply_port(ctx: &Ctx) -> Row {
-    let name = "reply source";
-    match unconnected(ctx, 0).and_then(|socket| ask(&socket, ctx.addr)) {
-        Ok(Some((_, from))) if from == ctx.addr => {
-            Row::new(name, Status::Pass, format!("the reply came from {from}, where the request went"), "")
-        }
-        Ok(Some((_, from))) => Row::new(
-            name,
-            Status::Fail,
-            format!("the reply came from {from}, not {}", ctx.addr),
-            "Reply from the socket the request arrived on (bind the address clients use).",
-        ),
-        Ok(None) => Row::new(name, Status::Fail, "no reply to an unconnected socket", "Reply with sendto()."),
-        Err(e) => Row::new(name, Status::Skip, format!("cannot probe: {e}"), ""),
-    }
-}
-
-/// UDP: a datagram from source port 7 (echo) must be ignored, or a spoofed one can start an
-/// endless loop between the server and an echo service. Needs to bind port 7 (root).
-pub(super) fn port_seven(ctx: &Ctx) -> Row {
-    let name = "source port 7";
-    // Another check may hold port 7 for a moment: wait for it, within a bound.
-    let deadline = Instant::now() + ctx.timeout * 5;
-    let socket = loop {
-        match unconnected(ctx, 7) {
-            Ok(socket) => break socket,
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Row::new(name, Status::Skip, format!("cannot bind port 7 to probe: {e}"), ""),
-        }
-    };
-    match ask(&socket, ctx.addr) {
-        Ok(Some(_)) => Row::new(
-            name,
-            Status::Warn,
-            "answered a datagram from source port 7 (echo): a spoofed one can start a reflection loop",
-            "Ignore datagrams from source ports below 1024 and from the server's own port.",
-        ),
-        Ok(None) => Row::new(name, Status::Pass, "ignored a datagram from source port 7 (echo)", ""),
-        Err(e) => Row::new(name, Status::Skip, format!("cannot probe: {e}"), ""),
+    #[test]
+    fn half_close_verdicts() {
+        let options = Options {
+            target: String::new(),
+            transport: Transport::Tcp,
+            timeout: Duration::from_millis(500),
+            budget: Duration::from_secs(30),
+            encoding: None,
+        };
+        let ctx = Ctx::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)), Instant::now());
+        let whole = b"HELLO, WORLD";
+        assert_eq!(judge_half_close(&ctx, &reply(whole, End::Closed)).status, Status::Pass);
+        let open = judge_half_close(&ctx, &reply(whole, End::Quiet));
+        assert_eq!(open.status, Status::Warn);
+        assert!(open.evidence.contains("stayed open 500ms"), "{}", open.evidence);
+        assert_eq!(judge_half_close(&ctx, &reply(whole, End::Reset)).status, Status::Warn);
+        let silent = judge_half_close(&ctx, &reply(b"", End::Closed));
+        assert_eq!(silent.status, Status::Fail);
+        assert!(silent.evidence.starts_with("no reply after the client's half-close"), "{}", silent.evidence);
+        assert_eq!(judge_half_close(&ctx, &reply(b"", End::Quiet)).status, Status::Fail);
+        assert_eq!(judge_half_close(&ctx, &reply(b"HELLO", End::Closed)).status, Status::Fail);
     }
 }

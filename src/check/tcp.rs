@@ -1,16 +1,14 @@
 //! The TCP probes: each opens its own connections, does one thing the lecture's protocol allows,
-//! and judges what came back. None of them sends more than a few kilobytes or waits longer than
-//! a few timeouts.
+//! and judges what came back. None of them sends more than a few kilobytes a connection or waits
+//! longer than a few timeouts.
 
 use std::io::Write;
 use std::net::Shutdown;
 
-use super::more;
+use super::judge::{self, INVALID};
 use super::wire::{self, End, Reply};
-use super::{
-    ascii_message, expected, judge_invalid, judge_size, judge_unicode, CheckError, Ctx, Probe, Row, Status,
-    HELLO, INVALID, UNICODE,
-};
+use super::{crowd, detect, more, CheckError, Ctx, Probe, Row, Status};
+use crate::transform::decode_text;
 
 /// Every TCP probe, in the order they run; the first is the basic round trip.
 pub(super) const PROBES: &[Probe] = &[
@@ -24,10 +22,13 @@ pub(super) const PROBES: &[Probe] = &[
     ("unicode", unicode),
     ("split character", split_character),
     ("invalid utf-8", invalid),
+    ("encoding", encoding),
     ("concurrency", concurrency),
     ("slow client", more::slow_client),
-    ("many clients", more::many_clients),
+    ("half-close", more::half_close),
     ("persistent", more::persistent),
+    ("many clients", crowd::many_clients),
+    ("connect burst", crowd::connect_burst),
     ("latency", more::tcp_latency),
 ];
 
@@ -42,12 +43,12 @@ pub(super) fn reachable(ctx: &Ctx) -> Result<(), CheckError> {
 
 /// Whether a basic round trip still works.
 pub(super) fn alive(ctx: &Ctx) -> bool {
-    let want = expected(HELLO);
-    wire::tcp_exchange(ctx, HELLO, true, Some(want.len())).is_ok_and(|reply| reply.bytes == want)
+    wire::tcp_exchange(ctx, &ctx.hello, true, Some(ctx.hello_reply.len()))
+        .is_ok_and(|reply| reply.bytes == ctx.hello_reply)
 }
 
 /// Says in a few words why a reply ended where it did.
-fn ending(reply: &Reply, ctx: &Ctx) -> String {
+pub(super) fn ending(reply: &Reply, ctx: &Ctx) -> String {
     match reply.end {
         End::Closed => "then the server closed the connection".to_owned(),
         End::Reset => "then the connection was reset".to_owned(),
@@ -58,10 +59,9 @@ fn ending(reply: &Reply, ctx: &Ctx) -> String {
 
 fn round_trip(ctx: &Ctx) -> Row {
     let name = "round trip";
-    let want = expected(HELLO);
-    match wire::tcp_exchange(ctx, HELLO, true, Some(want.len())) {
+    match wire::tcp_exchange(ctx, &ctx.hello, true, Some(ctx.hello_reply.len())) {
         Err(e) => Row::new(name, Status::Fail, format!("cannot connect: {e}"), "Start the server."),
-        Ok(reply) if reply.bytes == want => {
+        Ok(reply) if reply.bytes == ctx.hello_reply => {
             Row::new(name, Status::Pass, "\"hello, world\" came back uppercased", "")
         }
         Ok(reply) if reply.bytes.is_empty() => Row::new(
@@ -73,7 +73,7 @@ fn round_trip(ctx: &Ctx) -> Row {
         Ok(reply) => Row::new(
             name,
             Status::Fail,
-            format!("wrong reply {:?}", String::from_utf8_lossy(&reply.bytes)),
+            format!("wrong reply {:?}", decode_text(&reply.bytes, ctx.encoding())),
             "Send back exactly the uppercase of what was read.",
         ),
     }
@@ -103,10 +103,9 @@ fn empty(ctx: &Ctx) -> Row {
 
 fn lecture_client(ctx: &Ctx) -> Row {
     let name = "lecture client";
-    let want = expected(HELLO);
-    match wire::tcp_exchange(ctx, HELLO, false, Some(want.len())) {
+    match wire::tcp_exchange(ctx, &ctx.hello, false, Some(ctx.hello_reply.len())) {
         Err(e) => Row::new(name, Status::Fail, format!("cannot connect: {e}"), "Keep accepting connections."),
-        Ok(reply) if reply.bytes == want => {
+        Ok(reply) if reply.bytes == ctx.hello_reply => {
             Row::new(name, Status::Pass, "send once, recv once, no half-close: answered", "")
         }
         Ok(reply) => Row::new(
@@ -123,27 +122,37 @@ fn lecture_client(ctx: &Ctx) -> Row {
 }
 
 fn size(ctx: &Ctx, len: usize) -> Row {
-    let message = ascii_message(len);
-    let want = expected(&message);
+    let message = judge::sized_message(ctx, len);
+    let want = ctx.upper(&message);
     let reply =
         wire::tcp_exchange(ctx, &message, true, Some(want.len())).map(|r| r.bytes).unwrap_or_default();
-    judge_size(len, &message, &reply, "Read until the client half-closes (recv returns 0), not once.")
+    judge::judge_size(
+        ctx,
+        len,
+        &message,
+        &reply,
+        "Read until the client half-closes (recv returns 0), not once.",
+    )
 }
 
 fn unicode(ctx: &Ctx) -> Row {
-    let want = expected(UNICODE.as_bytes());
-    let reply = wire::tcp_exchange(ctx, UNICODE.as_bytes(), true, Some(want.len()))
-        .map(|r| r.bytes)
-        .unwrap_or_default();
-    judge_unicode(&reply)
+    let (text, message) = judge::unicode_sample(ctx);
+    let want = ctx.upper(&message);
+    let reply =
+        wire::tcp_exchange(ctx, &message, true, Some(want.len())).map(|r| r.bytes).unwrap_or_default();
+    judge::judge_unicode(ctx, &text, &message, &reply)
 }
 
 fn split_character(ctx: &Ctx) -> Row {
     let name = "split character";
-    let message = "straße".as_bytes();
-    let want = expected(message);
-    // "stra" and the first byte of ß, then the rest: a character cut across two segments.
-    let (first, second) = message.split_at(5);
+    let Some((message, at, letter)) = judge::split_sample(ctx) else {
+        let evidence = format!("not tested: {} has no multibyte letter to cut in two", ctx.encoding());
+        return Row::new(name, Status::Skip, evidence, "");
+    };
+    let want = ctx.upper(&message);
+    // The start of the text and the first byte of the letter, then the rest: a character cut
+    // across two segments.
+    let (first, second) = message.split_at(at.min(message.len()));
     let reply = wire::connect(ctx).and_then(|mut stream| {
         stream.write_all(first)?;
         wire::pause();
@@ -152,34 +161,24 @@ fn split_character(ctx: &Ctx) -> Row {
         Ok(wire::read_reply(ctx, &mut stream, Some(want.len())))
     });
     match reply {
-        Ok(reply) if reply.bytes == want => {
-            Row::new(name, Status::Pass, "ß cut across two segments 50 ms apart came back as SS", "")
-        }
-        Ok(reply) if reply.bytes == message.to_ascii_uppercase() => Row::new(
-            name,
-            Status::Warn,
-            "ß cut across two segments came back whole, but uppercases ASCII only (STRAßE)",
-            "Uppercase with full Unicode rules: ß becomes SS.",
-        ),
-        Ok(reply) => Row::new(
-            name,
-            Status::Fail,
-            format!(
-                "ß cut across two segments: got {:?}, {}",
-                String::from_utf8_lossy(&reply.bytes),
-                ending(&reply, ctx)
-            ),
-            "Read until the message is complete, and keep an unfinished character for the next read.",
-        ),
+        Ok(reply) => judge::judge_split(ctx, &message, letter, &reply.bytes, &ending(&reply, ctx)),
         Err(e) => Row::new(name, Status::Fail, format!("cannot connect: {e}"), "Keep accepting connections."),
     }
 }
 
 fn invalid(ctx: &Ctx) -> Row {
-    let reply = wire::tcp_exchange(ctx, INVALID, true, Some(expected(INVALID).len()))
+    let reply = wire::tcp_exchange(ctx, INVALID, true, Some(ctx.upper(INVALID).len()))
         .map(|r| r.bytes)
         .unwrap_or_default();
-    judge_invalid(&reply)
+    judge::judge_invalid(ctx, &reply)
+}
+
+fn encoding(ctx: &Ctx) -> Row {
+    detect::encoding_row(ctx, |message, replies| {
+        wire::tcp_exchange_until(ctx, message, |bytes| replies.iter().any(|reply| reply == bytes))
+            .ok()
+            .map(|reply| reply.bytes)
+    })
 }
 
 fn concurrency(ctx: &Ctx) -> Row {
@@ -189,11 +188,10 @@ fn concurrency(ctx: &Ctx) -> Row {
         Ok(stream) => stream,
         Err(e) => return Row::new(name, Status::Fail, format!("cannot connect: {e}"), "Keep accepting."),
     };
-    let want = expected(HELLO);
-    let reply = wire::tcp_exchange(ctx, HELLO, true, Some(want.len()));
+    let reply = wire::tcp_exchange(ctx, &ctx.hello, true, Some(ctx.hello_reply.len()));
     drop(silent);
     match reply {
-        Ok(reply) if reply.bytes == want => {
+        Ok(reply) if reply.bytes == ctx.hello_reply => {
             Row::new(name, Status::Pass, "answered a second client while a first stayed silent", "")
         }
         _ => Row::new(

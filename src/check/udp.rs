@@ -1,11 +1,13 @@
-//! The UDP probes: each sends from its own socket, connected to the target, and waits at most a
-//! timeout for each reply. None sends more than one datagram at a time.
+//! The UDP probes: each sends from its own socket and waits at most a timeout for each reply.
+//! Only the loss probe has more than one datagram in flight (at most 32).
 
-use super::{
-    ascii_message, expected, judge_invalid, judge_size, judge_unicode, CheckError, Ctx, Probe, Row, Status,
-    HELLO, INVALID, UNICODE,
-};
-use super::{more, wire};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::judge::{self, INVALID};
+use super::{detect, loss, more, wire, CheckError, Ctx, Probe, Row, Status};
+use crate::transform::decode_text;
 
 /// Every UDP probe, in the order they run; the first is the basic round trip.
 pub(super) const PROBES: &[Probe] = &[
@@ -17,15 +19,18 @@ pub(super) const PROBES: &[Probe] = &[
     ("size 10,000", |ctx| size(ctx, 10_000)),
     ("size 30,000", |ctx| size(ctx, 30_000)),
     ("unicode", unicode),
-    ("reply source", more::reply_port),
-    ("source port 7", more::port_seven),
+    ("reply source", reply_port),
+    ("source port 7", port_seven),
     ("latency", more::udp_latency),
+    ("loss", loss::loss),
+    // Last: the lecture's server dies of bytes that are not UTF-8, and these send them.
     ("invalid utf-8", invalid),
+    ("encoding", encoding),
 ];
 
 /// Whether the port refuses datagrams (ICMP port unreachable); silence is not a refusal.
 pub(super) fn reachable(ctx: &Ctx) -> Result<(), CheckError> {
-    match wire::udp_exchange(ctx, HELLO) {
+    match wire::udp_exchange(ctx, &ctx.hello) {
         Err(e) => Err(CheckError::Unreachable { addr: ctx.addr, transport: "udp", reason: e.to_string() }),
         Ok(_) => Ok(()),
     }
@@ -33,7 +38,7 @@ pub(super) fn reachable(ctx: &Ctx) -> Result<(), CheckError> {
 
 /// Whether a basic round trip still works.
 pub(super) fn alive(ctx: &Ctx) -> bool {
-    matches!(wire::udp_exchange(ctx, HELLO), Ok(Some(reply)) if reply == expected(HELLO))
+    matches!(wire::udp_exchange(ctx, &ctx.hello), Ok(Some(reply)) if reply == ctx.hello_reply)
 }
 
 /// The reply, or nothing when none came (a refusal counts as none).
@@ -43,14 +48,14 @@ fn reply(ctx: &Ctx, message: &[u8]) -> Vec<u8> {
 
 fn round_trip(ctx: &Ctx) -> Row {
     let name = "round trip";
-    match wire::udp_exchange(ctx, HELLO) {
-        Ok(Some(reply)) if reply == expected(HELLO) => {
+    match wire::udp_exchange(ctx, &ctx.hello) {
+        Ok(Some(reply)) if reply == ctx.hello_reply => {
             Row::new(name, Status::Pass, "\"hello, world\" came back uppercased", "")
         }
         Ok(Some(reply)) => Row::new(
             name,
             Status::Fail,
-            format!("wrong reply {:?}", String::from_utf8_lossy(&reply)),
+            format!("wrong reply {:?}", decode_text(&reply, ctx.encoding())),
             "Send back exactly the uppercase of the datagram.",
         ),
         Ok(None) => Row::new(
@@ -85,19 +90,95 @@ fn empty(ctx: &Ctx) -> Row {
 }
 
 fn size(ctx: &Ctx, len: usize) -> Row {
-    let message = ascii_message(len);
-    judge_size(
+    let message = judge::sized_message(ctx, len);
+    let reply = reply(ctx, &message);
+    judge::judge_size(
+        ctx,
         len,
         &message,
-        &reply(ctx, &message),
+        &reply,
         "Receive with a 65,535-byte buffer: a datagram is cut to fit.",
     )
 }
 
 fn unicode(ctx: &Ctx) -> Row {
-    judge_unicode(&reply(ctx, UNICODE.as_bytes()))
+    let (text, message) = judge::unicode_sample(ctx);
+    judge::judge_unicode(ctx, &text, &message, &reply(ctx, &message))
 }
 
 fn invalid(ctx: &Ctx) -> Row {
-    judge_invalid(&reply(ctx, INVALID))
+    judge::judge_invalid(ctx, &reply(ctx, INVALID))
+}
+
+fn encoding(ctx: &Ctx) -> Row {
+    detect::encoding_row(ctx, |message, _| wire::udp_exchange(ctx, message).ok().flatten())
+}
+
+/// An unconnected socket of the target's family bound to `port` of loopback, with the timeout.
+fn unconnected(ctx: &Ctx, port: u16) -> io::Result<UdpSocket> {
+    let ip = if ctx.addr.is_ipv4() { "127.0.0.1" } else { "::1" };
+    let local = SocketAddr::new(ip.parse().map_err(|_| io::Error::other("bad address"))?, port);
+    let socket = UdpSocket::bind(local)?;
+    socket.set_read_timeout(Some(ctx.wait()))?;
+    Ok(socket)
+}
+
+/// The first datagram back and where it came from, within the timeout.
+fn ask(ctx: &Ctx, socket: &UdpSocket) -> io::Result<Option<(Vec<u8>, SocketAddr)>> {
+    socket.send_to(&ctx.hello, ctx.addr)?;
+    let mut buffer = vec![0; 65_536];
+    match socket.recv_from(&mut buffer) {
+        Ok((n, from)) => {
+            buffer.truncate(n);
+            Ok(Some((buffer, from)))
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The reply must come from the address and port the request went to, or a connected client
+/// (and any firewall) drops it.
+fn reply_port(ctx: &Ctx) -> Row {
+    let name = "reply source";
+    match unconnected(ctx, 0).and_then(|socket| ask(ctx, &socket)) {
+        Ok(Some((_, from))) if from == ctx.addr => {
+            Row::new(name, Status::Pass, format!("the reply came from {from}, where the request went"), "")
+        }
+        Ok(Some((_, from))) => Row::new(
+            name,
+            Status::Fail,
+            format!("the reply came from {from}, not {}", ctx.addr),
+            "Reply from the socket the request arrived on (bind the address clients use).",
+        ),
+        Ok(None) => Row::new(name, Status::Fail, "no reply to an unconnected socket", "Reply with sendto()."),
+        Err(e) => Row::new(name, Status::Skip, format!("cannot probe: {e}"), ""),
+    }
+}
+
+/// A datagram from source port 7 (echo) must be ignored, or a spoofed one can start an endless
+/// loop between the server and an echo service. Needs to bind port 7 (root).
+fn port_seven(ctx: &Ctx) -> Row {
+    let name = "source port 7";
+    // Another check may hold port 7 for a moment: wait for it, within a bound.
+    let deadline = ctx.until(ctx.timeout * 5);
+    let socket = loop {
+        match unconnected(ctx, 7) {
+            Ok(socket) => break socket,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Row::new(name, Status::Skip, format!("cannot bind port 7 to probe: {e}"), ""),
+        }
+    };
+    match ask(ctx, &socket) {
+        Ok(Some(_)) => Row::new(
+            name,
+            Status::Warn,
+            "answered a datagram from source port 7 (echo): a spoofed one can start a reflection loop",
+            "Ignore datagrams from source ports below 1024 and from the server's own port.",
+        ),
+        Ok(None) => Row::new(name, Status::Pass, "ignored a datagram from source port 7 (echo)", ""),
+        Err(e) => Row::new(name, Status::Skip, format!("cannot probe: {e}"), ""),
+    }
 }

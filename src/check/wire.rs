@@ -1,5 +1,6 @@
-//! Bounded exchanges with the server under test: every wait ends after the check's timeout, and
-//! every read is capped, so no server can hang or flood a probe.
+//! Bounded exchanges with the server under test: every wait ends after the check's timeout (or
+//! sooner, when the check's budget runs out), and every read is capped, so no server can hang or
+//! flood a probe.
 //!
 //! Nothing here judges a reply; it only reports what came back and how the exchange ended.
 
@@ -21,7 +22,7 @@ pub(super) enum End {
     Reset,
     /// Nothing arrived for a whole timeout.
     Quiet,
-    /// As many bytes as expected arrived (the connection is still open).
+    /// The reply was complete (the connection is still open).
     Complete,
 }
 
@@ -36,9 +37,9 @@ pub(super) struct Reply {
 
 /// Connects within the timeout, with read and write timeouts set.
 pub(super) fn connect(ctx: &Ctx) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&ctx.addr, ctx.timeout)?;
-    stream.set_read_timeout(Some(ctx.timeout))?;
-    stream.set_write_timeout(Some(ctx.timeout))?;
+    let stream = TcpStream::connect_timeout(&ctx.addr, ctx.wait())?;
+    stream.set_read_timeout(Some(ctx.wait()))?;
+    stream.set_write_timeout(Some(ctx.wait()))?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
@@ -46,15 +47,25 @@ pub(super) fn connect(ctx: &Ctx) -> io::Result<TcpStream> {
 /// Reads until the peer closes, `want` bytes have arrived, or nothing arrives for a timeout
 /// (and in any case within four timeouts).
 pub(super) fn read_reply(ctx: &Ctx, stream: &mut TcpStream, want: Option<usize>) -> Reply {
-    let deadline = Instant::now() + ctx.timeout * 4;
+    read_until(ctx, stream, |bytes| want.is_some_and(|want| bytes.len() >= want))
+}
+
+/// Reads until `complete` says the bytes so far are the whole reply, the peer closes, or nothing
+/// arrives for a timeout (and in any case within four timeouts).
+pub(super) fn read_until(ctx: &Ctx, stream: &mut TcpStream, complete: impl Fn(&[u8]) -> bool) -> Reply {
+    let deadline = ctx.until(ctx.timeout * 4);
     let mut bytes = Vec::new();
     let mut chunk = vec![0; 64 * 1024];
     let end = loop {
-        if want.is_some_and(|want| bytes.len() >= want) {
+        if complete(&bytes) {
             break End::Complete;
         }
         if Instant::now() >= deadline || bytes.len() >= MAX_REPLY {
             break End::Quiet;
+        }
+        // Near the end of the budget, a read may not wait a whole timeout.
+        if ctx.left() < ctx.timeout {
+            let _ = stream.set_read_timeout(Some(ctx.wait()));
         }
         match stream.read(&mut chunk) {
             Ok(0) => break End::Closed,
@@ -69,6 +80,17 @@ pub(super) fn read_reply(ctx: &Ctx, stream: &mut TcpStream, want: Option<usize>)
     Reply { bytes, end }
 }
 
+/// Sends `message` on a new connection and half-closes if asked. A server that closes early
+/// makes the write fail; what it sent back still tells the story, so that is not an error.
+fn send(ctx: &Ctx, message: &[u8], half_close: bool) -> io::Result<TcpStream> {
+    let mut stream = connect(ctx)?;
+    let sent = stream.write_all(message);
+    if half_close && sent.is_ok() {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+    Ok(stream)
+}
+
 /// One exchange on a new connection: send `message`, half-close if asked, read the reply (until
 /// `want` bytes when given).
 pub(super) fn tcp_exchange(
@@ -77,13 +99,19 @@ pub(super) fn tcp_exchange(
     half_close: bool,
     want: Option<usize>,
 ) -> io::Result<Reply> {
-    let mut stream = connect(ctx)?;
-    // A server that closes early makes the write fail; what it sent back still tells the story.
-    let sent = stream.write_all(message);
-    if half_close && sent.is_ok() {
-        let _ = stream.shutdown(Shutdown::Write);
-    }
+    let mut stream = send(ctx, message, half_close)?;
     Ok(read_reply(ctx, &mut stream, want))
+}
+
+/// One exchange on a new connection with a half-close, read until `complete` says the reply is
+/// whole (or the server closes, or goes quiet).
+pub(super) fn tcp_exchange_until(
+    ctx: &Ctx,
+    message: &[u8],
+    complete: impl Fn(&[u8]) -> bool,
+) -> io::Result<Reply> {
+    let mut stream = send(ctx, message, true)?;
+    Ok(read_until(ctx, &mut stream, complete))
 }
 
 /// A UDP socket of the target's family, connected to it, with the timeout set.
@@ -93,7 +121,7 @@ pub(super) fn udp_socket(ctx: &Ctx) -> io::Result<UdpSocket> {
         .map_err(|_| io::Error::other("bad local address"))?;
     let socket = UdpSocket::bind(local)?;
     socket.connect(ctx.addr)?;
-    socket.set_read_timeout(Some(ctx.timeout))?;
+    socket.set_read_timeout(Some(ctx.wait()))?;
     Ok(socket)
 }
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, Target, EXIT_FAILED, EXIT_OK};
+use super::{parse_duration, parse_encoding, Target, EXIT_FAILED, EXIT_OK};
 use crate::check::{self, Options, Transport};
+use crate::transform::Encoding;
 
 /// Exit status: the check could not run (unresolvable or unreachable target).
 const EXIT_CANNOT_RUN: u8 = 2;
@@ -25,6 +26,17 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     timeout: Duration,
 
+    /// How long the whole check may take: probes it does not reach are skipped, and a probe it
+    /// cuts short is reported as skipped, so a hung server still gets a card in time.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    budget: Duration,
+
+    /// The encoding the server promises (any label `send` and `serve` take: utf-8, latin1,
+    /// koi8-r, shift_jis, ...): every probe writes its text in it and expects the uppercase
+    /// there. Without it, text is UTF-8 and the `encoding` row guesses what the server assumes.
+    #[arg(long, value_parser = parse_encoding)]
+    encoding: Option<Encoding>,
+
     /// Print the card as one JSON object (rows with name, status, evidence, advice; verdict).
     #[arg(long)]
     json: bool,
@@ -35,6 +47,8 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         target: args.target.to.clone(),
         transport: if args.target.udp { Transport::Udp } else { Transport::Tcp },
         timeout: args.timeout,
+        budget: args.budget,
+        encoding: args.encoding,
     };
     let card = match check::run(&options) {
         Ok(card) => card,

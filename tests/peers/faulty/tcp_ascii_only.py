@@ -15,7 +15,7 @@ class Handler(socketserver.BaseRequestHandler):
 
 
 socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer.request_queue_size = 128  # Python's default of 5 is a fault of its own.
+socketserver.ThreadingTCPServer.request_queue_size = 1024  # Python's 5 (and 128) overflow in a burst.
 server = socketserver.ThreadingTCPServer(('127.0.0.1', int(sys.argv[1]) if len(sys.argv) > 1 else 12000), Handler)
 server.daemon_threads = True
 print('The server is ready to receive on port', server.server_address[1], flush=True)
