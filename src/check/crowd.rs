@@ -294,21 +294,11 @@ fn judge_burst(ctx: &Ctx, burst: &Burst) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
     use super::*;
-    use crate::check::{Options, Transport};
 
     #[test]
     fn a_burst_that_overflows_the_backlog_is_a_warn_and_silence_a_fail() {
-        let options = Options {
-            target: String::new(),
-            transport: Transport::Tcp,
-            timeout: Duration::from_millis(500),
-            budget: Duration::from_secs(30),
-            encoding: None,
-        };
-        let ctx = Ctx::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)), Instant::now());
+        let ctx = Ctx::for_test(Duration::from_millis(500), Duration::from_secs(30), None, Instant::now());
         let full = Burst { connected: BURST, answered: BURST, ..Burst::default() };
         assert_eq!(judge_burst(&ctx, &full).status, Status::Pass);
         let overflow = Burst { connected: 130, timed_out: 382, answered: 130, ..Burst::default() };

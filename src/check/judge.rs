@@ -241,21 +241,13 @@ fn escape(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::check::{Options, Transport};
 
     fn ctx(encoding: Option<&str>) -> Ctx {
-        let options = Options {
-            target: String::new(),
-            transport: Transport::Tcp,
-            timeout: Duration::from_secs(1),
-            budget: Duration::from_secs(30),
-            encoding: encoding.map(|label| label.parse().unwrap_or_default()),
-        };
-        Ctx::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)), Instant::now())
+        let encoding = encoding.map(|label| label.parse().unwrap_or_default());
+        Ctx::for_test(Duration::from_secs(1), Duration::from_secs(30), encoding, Instant::now())
     }
 
     #[test]

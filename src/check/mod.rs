@@ -233,6 +233,15 @@ fn percent(part: usize, whole: usize) -> String {
     format!("{share:.1}%")
 }
 
+/// A context for the probes' unit tests: a target nobody listens on (the discard port).
+#[cfg(test)]
+impl Ctx {
+    fn for_test(timeout: Duration, budget: Duration, encoding: Option<Encoding>, started: Instant) -> Self {
+        let options = Options { target: String::new(), transport: Transport::Tcp, timeout, budget, encoding };
+        Self::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)), started)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,36 +263,24 @@ mod tests {
 
     #[test]
     fn waits_never_outlast_the_budget() {
-        let options = Options {
-            target: String::new(),
-            transport: Transport::Tcp,
-            timeout: Duration::from_secs(5),
-            budget: Duration::from_millis(200),
-            encoding: None,
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
-        let ctx = Ctx::new(&options, addr, Instant::now());
+        let (timeout, budget) = (Duration::from_secs(5), Duration::from_millis(200));
+        let ctx = Ctx::for_test(timeout, budget, None, Instant::now());
         assert!(ctx.wait() <= Duration::from_millis(200));
         assert!(ctx.until(Duration::from_secs(60)) <= ctx.deadline);
-        let spent = Ctx::new(&options, addr, Instant::now() - Duration::from_secs(1));
+        let spent = Ctx::for_test(timeout, budget, None, Instant::now() - Duration::from_secs(1));
         assert!(spent.spent());
         assert_eq!(spent.wait(), Duration::from_millis(1), "a zero wait would block forever");
     }
 
     #[test]
     fn the_round_trip_is_written_in_the_encoding_graded() {
-        let options = |encoding| Options {
-            target: String::new(),
-            transport: Transport::Udp,
-            timeout: Duration::from_secs(1),
-            budget: Duration::from_secs(30),
-            encoding,
+        let ctx = |encoding| {
+            Ctx::for_test(Duration::from_secs(1), Duration::from_secs(30), encoding, Instant::now())
         };
-        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
-        let utf8 = Ctx::new(&options(None), addr, Instant::now());
+        let utf8 = ctx(None);
         assert_eq!(utf8.hello, b"hello, world");
         assert_eq!(utf8.hello_reply, b"HELLO, WORLD");
-        let utf16 = Ctx::new(&options(Some(Encoding::Utf16Le)), addr, Instant::now());
+        let utf16 = ctx(Some(Encoding::Utf16Le));
         assert_eq!(utf16.hello.len(), 24);
         assert_eq!(utf16.hello_reply.get(..2), Some(&b"H\0"[..]));
     }

@@ -184,10 +184,7 @@ pub(super) fn udp_latency(ctx: &Ctx) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
     use super::*;
-    use crate::check::{Options, Transport};
 
     fn reply(bytes: &[u8], end: End) -> Reply {
         Reply { bytes: bytes.to_vec(), end }
@@ -195,14 +192,7 @@ mod tests {
 
     #[test]
     fn half_close_verdicts() {
-        let options = Options {
-            target: String::new(),
-            transport: Transport::Tcp,
-            timeout: Duration::from_millis(500),
-            budget: Duration::from_secs(30),
-            encoding: None,
-        };
-        let ctx = Ctx::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)), Instant::now());
+        let ctx = Ctx::for_test(Duration::from_millis(500), Duration::from_secs(30), None, Instant::now());
         let whole = b"HELLO, WORLD";
         assert_eq!(judge_half_close(&ctx, &reply(whole, End::Closed)).status, Status::Pass);
         let open = judge_half_close(&ctx, &reply(whole, End::Quiet));

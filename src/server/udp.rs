@@ -103,7 +103,10 @@ fn uppercase_within_limits(request: &[u8], peer: SocketAddr, context: &Context, 
         log_drop(
             context,
             peer,
-            format_args!("reply of {len} bytes (request {}) would not fit in one datagram of {limit}", request.len()),
+            format_args!(
+                "reply of {len} bytes (request {}) would not fit in one datagram of {limit}",
+                request.len()
+            ),
         );
         return false;
     }

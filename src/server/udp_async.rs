@@ -36,7 +36,8 @@ pub async fn run(socket: UdpSocket, context: Arc<Context>) {
             () = context.shutdown.stop.cancelled() => break,
             ready = socket.readable() => ready,
         };
-        let count = ready.and_then(|()| socket.try_io(Interest::READABLE, || received.receive(socket.as_fd())));
+        let count =
+            ready.and_then(|()| socket.try_io(Interest::READABLE, || received.receive(socket.as_fd())));
         match count {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -80,7 +81,8 @@ impl Replies {
     async fn send(&self, socket: &UdpSocket, context: &Context) {
         let mut next = 0;
         while let Some(rest) = self.to.get(next..).filter(|rest| !rest.is_empty()) {
-            let sent_now = socket.try_io(Interest::WRITABLE, || udp_batch::send(socket.as_fd(), &self.bytes, rest));
+            let sent_now =
+                socket.try_io(Interest::WRITABLE, || udp_batch::send(socket.as_fd(), &self.bytes, rest));
             match sent_now {
                 Ok(count) if count > 0 => {
                     for (range, peer) in rest.iter().take(count) {

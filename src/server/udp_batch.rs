@@ -80,16 +80,21 @@ impl Received {
 
     /// The datagrams of the last receive, in order: their bytes and their source.
     pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], Option<SocketAddr>)> {
-        self.slots.chunks_exact(RECEIVE_BUFFER).zip(&self.datagrams).map(|(slot, &(len, source))| {
-            (slot.get(..len).unwrap_or_default(), source)
-        })
+        self.slots
+            .chunks_exact(RECEIVE_BUFFER)
+            .zip(&self.datagrams)
+            .map(|(slot, &(len, source))| (slot.get(..len).unwrap_or_default(), source))
     }
 }
 
 /// Sends each reply (a range of `bytes`) to its client in as few calls as the kernel allows;
 /// returns how many of `replies`, from the first, it sent. `WouldBlock` when the socket's
 /// buffer is full before the first; another error belongs to the first reply alone.
-pub(crate) fn send(socket: BorrowedFd<'_>, bytes: &[u8], replies: &[(Range<usize>, SocketAddr)]) -> io::Result<usize> {
+pub(crate) fn send(
+    socket: BorrowedFd<'_>,
+    bytes: &[u8],
+    replies: &[(Range<usize>, SocketAddr)],
+) -> io::Result<usize> {
     let replies = replies.get(..BATCH.min(replies.len())).unwrap_or_default();
     // SAFETY: all-zero bytes are a valid sockaddr_storage and a valid (empty) mmsghdr.
     let mut targets: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
@@ -108,7 +113,12 @@ pub(crate) fn send(socket: BorrowedFd<'_>, bytes: &[u8], replies: &[(Range<usize
     // SAFETY: the first `replies.len()` headers each point at a live reply of the stated length
     // and a live, filled-in address; all of them outlive the call.
     let count = unsafe {
-        libc::sendmmsg(socket.as_raw_fd(), headers.as_mut_ptr(), replies.len() as libc::c_uint, libc::MSG_DONTWAIT)
+        libc::sendmmsg(
+            socket.as_raw_fd(),
+            headers.as_mut_ptr(),
+            replies.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
     };
     usize::try_from(count).map_err(|_| io::Error::last_os_error())
 }
