@@ -27,13 +27,19 @@ impl Card {
         self.rows.get(name).unwrap_or_else(|| panic!("no row {name:?} in {:#}", self.json))
     }
 
-    /// Every row not named in `except` passed. Where the kernel caps listen backlogs below the
-    /// 1,024 the peers ask for (net.core.somaxconn), the crowd rows may warn whatever the server.
+    /// Every row not named in `except` passed.
+    ///
+    /// The crowd rows ("many clients", "connect burst") grade speed under load as much as
+    /// correctness: on a busy 2-core CI machine a Python thread-per-connection peer can answer
+    /// its 1,000th client after the probe's wait. So unless a test names them, they may warn.
+    /// Where the kernel caps listen backlogs below the 1,024 the peers ask for
+    /// (net.core.somaxconn), they may warn even when named, whatever the server.
     fn all_pass_except(&self, except: &[(&str, &str)]) {
         for (name, status) in &self.rows {
-            let want = except.iter().find(|(n, _)| n == name).map_or("pass", |(_, s)| *s);
-            let capped = !roomy_backlog() && ["many clients", "connect burst"].contains(&name.as_str());
-            if capped && status == "warn" {
+            let named = except.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+            let want = named.unwrap_or("pass");
+            let crowd = ["many clients", "connect burst"].contains(&name.as_str());
+            if crowd && status == "warn" && (named.is_none() || !roomy_backlog()) {
                 continue;
             }
             assert_eq!(status, want, "row {name:?} in {:#}", self.json);
@@ -101,10 +107,11 @@ fn upcase_serve_gets_a_clean_card_in_every_model() {
     for model in ["async", "threaded", "iterative"] {
         let server = serve_upcase(&["--model", model]);
         let card = check("--tcp", server.tcp());
+        let crowd = [("many clients", "pass"), ("connect burst", "pass")];
         let flagged: &[(&str, &str)] = if model == "iterative" {
-            &[("concurrency", "warn"), ("encoding", "info"), ("latency", "info")]
+            &[crowd[0], crowd[1], ("concurrency", "warn"), ("encoding", "info"), ("latency", "info")]
         } else {
-            &[("encoding", "info"), ("latency", "info")]
+            &[crowd[0], crowd[1], ("encoding", "info"), ("latency", "info")]
         };
         card.all_pass_except(flagged);
         card.shows("encoding", "server appears to assume utf-8 (full Unicode)");
