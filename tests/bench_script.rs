@@ -1,0 +1,131 @@
+//! The benchmark's own parts, cheaply: `bench/run` parses, the C reference server builds without
+//! warnings and answers correctly under `upcase bench` (UDP, TCP rr, crr, and a stream that
+//! exercises its partial writes), and `bench/report.py` turns a real `upcase bench --json` into a
+//! table while keeping the hand-written analysis. The benchmark itself is not run here: it takes
+//! minutes (`bench/run --quick` for a smoke run).
+//!
+//! Needs bash, gcc and python3; where gcc is missing the C server's test says so and passes,
+//! unless `UPCASE_REQUIRE_TOOLS` is set (CI).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::*;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory for this test's files, removed first if a previous run left it.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-script-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn has(tool: &str) -> bool {
+    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+    if !found.status.success() {
+        assert!(
+            std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(),
+            "{tool} is required here but not installed"
+        );
+        eprintln!(
+            "{tool} is not installed; skipping (install it, or set UPCASE_REQUIRE_TOOLS to require it)"
+        );
+    }
+    found.status.success()
+}
+
+/// Builds the C server with every warning an error and starts it on a free port.
+fn start_c_server(dir: &Path) -> (Guard, u16) {
+    let binary = dir.join("epoll_upper");
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&binary)
+        .arg(root().join("bench/peers/epoll_upper.c"));
+    run("gcc", gcc, b"", PATIENCE).assert_success("gcc -Wall -Wextra -Werror");
+    let mut command = Command::new(&binary);
+    command.arg("0");
+    start_server("epoll_upper", command, |line| line.strip_prefix("ready ")?.trim().parse().ok())
+}
+
+/// `upcase bench ARGS --json` against `port`; its JSON, after checking every reply was right.
+fn bench(port: u16, args: &[&str]) -> String {
+    let mut command = upcase();
+    command.args(["bench", "--to", &format!("127.0.0.1:{port}"), "--duration", "300ms", "--json"]).args(args);
+    let out = run("upcase bench", command, b"", PATIENCE);
+    out.assert_success(&format!("upcase bench {}", args.join(" ")));
+    let json = out.text();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(report["ok"], true, "{json}");
+    json
+}
+
+#[test]
+fn the_script_parses() {
+    let mut bash = Command::new("bash");
+    bash.arg("-n").arg(root().join("bench/run"));
+    run("bash -n bench/run", bash, b"", PATIENCE).assert_success("bash -n bench/run");
+    let mut help = Command::new("bash");
+    help.arg(root().join("bench/run")).arg("--help");
+    let out = run("bench/run --help", help, b"", PATIENCE);
+    out.assert_success("bench/run --help");
+    assert!(out.text().contains("--quick"), "{}", out.text());
+}
+
+#[test]
+fn the_c_server_is_correct_under_load_and_the_report_keeps_the_analysis() {
+    if !has("gcc") {
+        return;
+    }
+    let dir = scratch("c");
+    let (server, port) = start_c_server(&dir);
+    let pid = server.pid().to_string();
+    let rr = bench(port, &["--conns", "4", "--server-pid", &pid]);
+    bench(port, &["--udp", "--conns", "4"]);
+    bench(port, &["--pattern", "crr", "--conns", "2"]);
+    // Large writes both ways at once: the server's writes come out partial and must resume.
+    bench(port, &["--pattern", "stream", "--conns", "2", "--size", "100000"]);
+
+    // A one-workload results directory, as bench/run leaves it.
+    let results = dir.join("results");
+    let run_dir = results.join("runs/tcp-rr-32/c");
+    fs::create_dir_all(&run_dir).unwrap();
+    fs::write(run_dir.join("1.json"), &rr).unwrap();
+    fs::write(run_dir.join("1.meta"), "rc=0\nticks=3\n").unwrap();
+    fs::write(
+        results.join("plan.tsv"),
+        "tcp-rr-32\trr\tTCP rr, 32 connections\t--conns 32\tc\trun\n\
+         tcp-rr-32\trr\tTCP rr, 32 connections\t--conns 32\tpy-udp\tUDP only.\n",
+    )
+    .unwrap();
+    fs::write(
+        results.join("peers.tsv"),
+        format!("c\tC epoll (gcc -O2)\t{pid}\t{port}\tepoll_upper {port}\npy-udp\tPython UDP\t\t\t\n"),
+    )
+    .unwrap();
+    fs::write(results.join("meta.env"), "command=bench/run\nrounds=1\nduration=1\nelapsed=5\n").unwrap();
+    let output = dir.join("BENCHMARKS.md");
+    let analysis = "<!-- analysis: kept by bench/run -->\n\n## Analysis\n\nA profile written by hand.\n";
+    fs::write(&output, format!("# old table\n\n{analysis}")).unwrap();
+    let mut report = python3();
+    report.arg(root().join("bench/report.py")).arg(&results).arg(&output);
+    run("bench/report.py", report, b"", PATIENCE).assert_success("bench/report.py");
+
+    let written = fs::read_to_string(&output).unwrap();
+    assert!(!written.contains("# old table"), "{written}");
+    assert!(written.ends_with(analysis), "the analysis was not kept:\n{written}");
+    assert!(written.contains("## Targets"), "{written}");
+    // The last such row: the first is in the list of peers.
+    let row = written.lines().rfind(|l| l.starts_with("| C epoll")).unwrap_or_else(|| panic!("{written}"));
+    assert!(row.ends_with("| 1/1 |"), "{row}");
+    assert!(written.contains("| Python UDP | — [1] |"), "{written}");
+    assert!(written.contains("[1] UDP only."), "{written}");
+}
