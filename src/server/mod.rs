@@ -24,7 +24,6 @@ pub mod tcp_iterative;
 pub mod tcp_threaded;
 pub mod udp;
 pub mod udp_async;
-mod udp_batch;
 pub mod udp_iterative;
 pub mod udp_threaded;
 

@@ -25,9 +25,8 @@ use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, RECEIVE_BUFFER};
 /// How long a loop pauses after a failed receive.
 pub(crate) const RECEIVE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Appends the reply to one datagram that arrived on `local_port` to `reply`; `false` (and
-/// nothing appended) when there must be no reply. Never panics: a bug that would is caught,
-/// counted and logged here.
+/// Computes the reply to one datagram that arrived on `local_port` into `reply`; `false` when
+/// there must be no reply. Never panics: a bug that would is caught, counted and logged here.
 pub(crate) fn answer(
     request: &[u8],
     peer: SocketAddr,
@@ -47,22 +46,17 @@ pub(crate) fn answer(
         );
         return false;
     }
-    let start = reply.len();
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         uppercase_within_limits(request, peer, context, reply)
     }));
-    let answered = match answered {
-        Ok(answered) => answered && within_budget(peer, reply.len() - start, context),
+    match answered {
+        Ok(answered) => answered && within_budget(peer, reply.len(), context),
         Err(_) => {
             add(&stats.panics, 1);
             tracing::error!("bug: panic while answering a datagram from {peer}; the server goes on");
             false
         }
-    };
-    if !answered {
-        reply.truncate(start);
     }
-    answered
 }
 
 /// Whether the source's budget covers a reply of `len` bytes (loopback is exempt by default).
@@ -92,19 +86,19 @@ fn uppercase_within_limits(request: &[u8], peer: SocketAddr, context: &Context, 
         );
         return false;
     }
-    let start = reply.len();
+    reply.clear();
     let mut uppercaser = context.uppercaser();
     uppercaser.push(request, reply);
     uppercaser.finish(reply);
     add(&stats.invalid_bytes, uppercaser.invalid_bytes());
-    let len = reply.len() - start;
-    if len > limit {
+    if reply.len() > limit {
         add(&stats.udp_dropped_oversize_replies, 1);
         log_drop(
             context,
             peer,
             format_args!(
-                "reply of {len} bytes (request {}) would not fit in one datagram of {limit}",
+                "reply of {} bytes (request {}) would not fit in one datagram of {limit}",
+                reply.len(),
                 request.len()
             ),
         );
@@ -155,7 +149,6 @@ pub(crate) fn serve_blocking(socket: &UdpSocket, context: &Context) {
     while !context.shutdown.stop.is_cancelled() {
         match socket.recv_from(&mut request) {
             Ok((n, peer)) => {
-                reply.clear();
                 if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
                     sent(context, peer, socket.send_to(&reply, peer));
                 }
