@@ -122,6 +122,12 @@ pub(crate) enum Ending {
     Io(#[from] io::Error),
 }
 
+/// Counts a connection accepted after the grace period ended; dropping its stream closes it.
+pub(crate) fn closed_unserved(context: &Context) {
+    add(&context.stats.tcp_accepted, 1);
+    add(&context.stats.tcp_closed_at_shutdown, 1);
+}
+
 /// Closes a connection that arrived over the limit, and says so at most once a second.
 pub(crate) fn reject_over_limit(context: &Context, peer: SocketAddr, limit: usize) {
     add(&context.stats.tcp_rejected_over_limit, 1);
@@ -168,10 +174,7 @@ impl Buffers {
 pub(crate) fn serve_blocking(stream: TcpStream, peer: SocketAddr, context: &Context, buffers: &mut Buffers) {
     let set = &context.blocking_connections;
     let Ok(key) = set.admit(stream.try_clone().ok(), usize::MAX) else {
-        // The server is past its grace period; dropping the stream closes it.
-        add(&context.stats.tcp_accepted, 1);
-        add(&context.stats.tcp_closed_at_shutdown, 1);
-        return;
+        return closed_unserved(context);
     };
     let _registration = Registration { set, key };
     let mut guard = ConnectionGuard::new(context, key, stream.local_addr().ok(), peer);

@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
 use super::stats::add;
-use super::tcp::{accept_failed, reject_over_limit, ConnectionGuard, Ending, Refused};
+use super::tcp::{accept_failed, closed_unserved, reject_over_limit, ConnectionGuard, Ending, Refused};
 use super::{Context, ServerError, Transport};
 use crate::transform::Uppercaser;
 
@@ -69,8 +69,10 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
                 reject_over_limit(&context, peer, limit);
                 continue;
             }
-            // Dropping the stream closes it; the server is past its grace period.
-            Err(Refused::Closing) => continue,
+            Err(Refused::Closing) => {
+                closed_unserved(&context);
+                continue;
+            }
         };
         let connection = Connection::new(stream, peer, key, Arc::clone(&context));
         let task = tracker.spawn(connection);
@@ -171,21 +173,7 @@ impl Connection {
             end_of_life,
         }
     }
-}
 
-/// The nearer of `limit` from now (standing for `own`) and `end_of_life`; `None` for either
-/// means no such limit.
-fn deadline(limit: Option<Duration>, own: Limit, end_of_life: Option<Instant>) -> (Instant, Limit) {
-    match (limit.map(|limit| Instant::now() + limit), end_of_life) {
-        (Some(at), Some(end)) if end < at => (end, Limit::Lifetime),
-        (None, Some(end)) => (end, Limit::Lifetime),
-        (Some(at), _) => (at, own),
-        // No limit at all: a deadline decades away costs the same timer as none.
-        (None, None) => (Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 30), own),
-    }
-}
-
-impl Connection {
     fn config(&self) -> &super::Config {
         &self.guard.context().config
     }
@@ -252,6 +240,18 @@ impl Connection {
                 None => self.start_timer(self.config().idle_timeout, Limit::Idle),
             }
         }
+    }
+}
+
+/// The nearer of `limit` from now (standing for `own`) and `end_of_life`; `None` for either
+/// means no such limit.
+fn deadline(limit: Option<Duration>, own: Limit, end_of_life: Option<Instant>) -> (Instant, Limit) {
+    match (limit.map(|limit| Instant::now() + limit), end_of_life) {
+        (Some(at), Some(end)) if end < at => (end, Limit::Lifetime),
+        (None, Some(end)) => (end, Limit::Lifetime),
+        (Some(at), _) => (at, own),
+        // No limit at all: a deadline decades away costs the same timer as none.
+        (None, None) => (Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 30), own),
     }
 }
 

@@ -38,7 +38,7 @@ fn is_unfinished_char(bytes: &[u8]) -> bool {
 
 /// Appends the full Unicode uppercase of `text`, copying ASCII runs and runs of characters
 /// without case (kana, hanzi, hangul) in bulk.
-pub(super) fn push_str_upper(text: &str, out: &mut Vec<u8>) {
+fn push_str_upper(text: &str, out: &mut Vec<u8>) {
     let table = CaseTable::get();
     let bytes = text.as_bytes();
     let mut at = 0;
