@@ -1,18 +1,21 @@
 //! Throughput of the transform on the inputs that matter: plain ASCII (the common case and the
-//! fast path), mixed Unicode text, text with invalid bytes, the ascii encoding, and the same
-//! kinds of text in windows-1252 and Shift_JIS (the legacy paths, which should cost at most 1.5×
-//! the UTF-8 path per byte). Run with `cargo bench --bench transform`.
+//! fast path), mixed Unicode text (two samples; `bench-unicode` is the very text that `upcase
+//! bench --text unicode` sends), text with invalid bytes, the ascii encoding, and the same kinds
+//! of text in windows-1252 and Shift_JIS (the legacy paths, which should cost at most 1.5× the
+//! UTF-8 path per byte). Run with `cargo bench --bench transform`.
 
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
+use upcase::bench::Text;
 use upcase::transform::{encode_text, Encoding, Uppercaser};
 
 fn sample(kind: &str, len: usize, encoding: Encoding) -> Vec<u8> {
     let unit: Vec<u8> = match kind {
         "ascii" => b"the quick brown fox jumps over the lazy dog, 0123456789. ".to_vec(),
         "unicode" => "straße ﬁne ἀθῆναι привет 😀 the lazy dog. ".as_bytes().to_vec(),
+        "bench-unicode" => Text::Unicode.source().as_bytes().to_vec(),
         "invalid" => b"valid text \xFF\xC0\xAF then \xE2\x82 more text ".to_vec(),
         "latin" => encode_text("straße, café crème, ÿ and µ: the lazy dog. ", encoding).unwrap_or_default(),
         "japanese" => {
@@ -32,6 +35,7 @@ fn throughput(c: &mut Criterion) {
     let cases = [
         ("ascii", Encoding::Utf8),
         ("unicode", Encoding::Utf8),
+        ("bench-unicode", Encoding::Utf8),
         ("invalid", Encoding::Utf8),
         ("ascii", Encoding::Ascii),
         ("latin", Encoding::Utf8),

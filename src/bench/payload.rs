@@ -41,6 +41,15 @@ impl Text {
             Self::Unicode => "unicode",
         }
     }
+
+    /// The sentence a payload repeats (in UTF-8; a payload writes it in the bench's encoding).
+    /// Public so that `cargo bench` measures the transform on the very text `upcase bench` sends.
+    pub fn source(self) -> &'static str {
+        match self {
+            Self::Ascii => ASCII_TEXT,
+            Self::Unicode => UNICODE_TEXT,
+        }
+    }
 }
 
 /// One flow's request and the reply it must get, with the tag restamped for every request.
@@ -64,11 +73,8 @@ impl Payload {
             request.extend_from_slice(&[b'a'; TAG_LEN]);
             request.push(b' ');
         }
-        let source = match text {
-            Text::Ascii => ASCII_TEXT,
-            Text::Unicode => UNICODE_TEXT,
-        };
-        let written: Vec<Vec<u8>> = source
+        let written: Vec<Vec<u8>> = text
+            .source()
             .chars()
             .filter_map(|c| encode_text(c.encode_utf8(&mut [0; 4]), encoding).ok())
             .filter(|bytes| !bytes.is_empty())

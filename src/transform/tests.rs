@@ -23,6 +23,11 @@ fn reference(input: &[u8]) -> Vec<u8> {
 
 /// Feeds `input` to a streaming uppercaser cut at `cuts` (byte offsets, any order).
 pub(super) fn streamed(input: &[u8], cuts: &[usize], encoding: Encoding) -> Vec<u8> {
+    streamed_counting(input, cuts, encoding).0
+}
+
+/// [`streamed`], with the count of bytes passed through because they did not decode.
+fn streamed_counting(input: &[u8], cuts: &[usize], encoding: Encoding) -> (Vec<u8>, u64) {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
     cuts.sort_unstable();
     let mut out = Vec::new();
@@ -33,7 +38,7 @@ pub(super) fn streamed(input: &[u8], cuts: &[usize], encoding: Encoding) -> Vec<
         from = cut;
     }
     uppercaser.finish(&mut out);
-    out
+    (out, uppercaser.invalid_bytes())
 }
 
 fn up(text: &str) -> String {
@@ -196,6 +201,16 @@ proptest! {
             bytes.utf8_chunks().flat_map(|c| c.invalid().to_vec()).collect()
         };
         prop_assert_eq!(invalid(&uppercase(&input, Encoding::Utf8)), invalid(&input));
+    }
+
+    #[test]
+    fn invalid_bytes_are_counted_as_std_splits_them(
+        input in mixed_input(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let expected: usize = input.utf8_chunks().map(|c| c.invalid().len()).sum();
+        let cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        prop_assert_eq!(streamed_counting(&input, &cuts, Encoding::Utf8).1, expected as u64);
     }
 
     #[test]
