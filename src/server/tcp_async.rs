@@ -28,7 +28,9 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
 use super::stats::add;
-use super::tcp::{accept_failed, closed_unserved, reject_over_limit, ConnectionGuard, Ending, Refused};
+use super::tcp::{
+    accept_failed, closed_unserved, reject_over_limit, set_up_accepted, ConnectionGuard, Ending, Refused,
+};
 use super::{Context, ServerError, Transport};
 use crate::transform::Uppercaser;
 
@@ -63,6 +65,10 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
             }
         };
         consecutive_errors = 0;
+        if let Err(e) = set_up_accepted(&stream) {
+            // Only a socket that is already broken refuses; its first read will say so.
+            tracing::debug!("connection from {peer}: cannot set TCP_NODELAY: {e}");
+        }
         let key = match context.async_connections.admit(None, limit) {
             Ok(key) => key,
             Err(Refused::OverLimit) => {
