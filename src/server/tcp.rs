@@ -40,10 +40,17 @@ pub(crate) struct ConnectionGuard<C: Deref<Target = Context>> {
 }
 
 impl<C: Deref<Target = Context>> ConnectionGuard<C> {
-    pub(crate) fn new(context: C, key: u64, local: Option<SocketAddr>, peer: SocketAddr) -> Self {
+    /// Counts a connection from `peer` just accepted on `socket`. `socket` is asked for its own
+    /// address only when the line that shows it is logged: that is a system call.
+    pub(crate) fn new(context: C, key: u64, socket: &impl std::os::fd::AsFd, peer: SocketAddr) -> Self {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_open, 1);
-        tracing::debug!(connection = key, server = %display_addr(local), client = %peer, "connection opened");
+        tracing::debug!(
+            connection = key,
+            server = %display_addr(socket2::SockRef::from(socket).local_addr().ok().and_then(|a| a.as_socket())),
+            client = %peer,
+            "connection opened"
+        );
         Self { context, key, counted: false }
     }
 
@@ -177,7 +184,7 @@ pub(crate) fn serve_blocking(stream: TcpStream, peer: SocketAddr, context: &Cont
         return closed_unserved(context);
     };
     let _registration = Registration { set, key };
-    let mut guard = ConnectionGuard::new(context, key, stream.local_addr().ok(), peer);
+    let mut guard = ConnectionGuard::new(context, key, &stream, peer);
     let exchange = AssertUnwindSafe(|| BlockingExchange::new(stream, context).run(buffers));
     let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
     guard.finished(&outcome);

@@ -165,13 +165,12 @@ enum AfterWrite {
 
 impl Connection {
     fn new(stream: TcpStream, peer: SocketAddr, key: u64, context: Arc<Context>) -> Self {
-        let local = stream.local_addr().ok();
         let config = &context.config;
         let end_of_life = config.max_connection_time.map(|limit| Instant::now() + limit);
         let (deadline, timer_limit) = deadline(config.idle_timeout, Limit::Idle, end_of_life);
         Self {
             uppercaser: context.uppercaser(),
-            guard: ConnectionGuard::new(context, key, local, peer),
+            guard: ConnectionGuard::new(context, key, &stream, peer),
             stream,
             phase: Phase::Reading,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
