@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown as Direction, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -23,6 +23,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
@@ -266,7 +267,7 @@ fn read_and_answer(stream: &TcpStream, uppercaser: &mut Uppercaser, context: &Co
     WORKER_BUFFERS.with_borrow_mut(|buffers| {
         buffers.ensure_input(context.config.read_chunk);
         buffers.output.clear();
-        let n = match stream.try_read(&mut buffers.input) {
+        let n = match read_draining(stream, &mut buffers.input) {
             Ok(0) => {
                 uppercaser.finish(&mut buffers.output);
                 return Ok(Step::End(buffers.output.clone()));
@@ -283,6 +284,32 @@ fn read_and_answer(stream: &TcpStream, uppercaser: &mut Uppercaser, context: &Co
         let unsent = buffers.output.get(written..).unwrap_or_default();
         Ok(if unsent.is_empty() { Step::Again } else { Step::Unsent(unsent.to_vec()) })
     })
+}
+
+/// Reads what is there without waiting, like `try_read`, but without the second read that would
+/// only say "nothing more" (`EAGAIN`).
+///
+/// A read that fills less than `buffer` emptied the socket's queue: that is how a TCP socket
+/// reads. So the socket is marked not ready at once, and the next byte to arrive marks it ready
+/// again through epoll, as ever; a byte that arrives between the read and the marking is still
+/// seen, because Tokio only clears the readiness it had when the read began. This saves one of
+/// the three system calls of every request (nginx does the same). The C reference server does
+/// it too.
+fn read_draining(stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut read = None;
+    let outcome = stream.try_io(Interest::READABLE, || {
+        let n = (&*SockRef::from(stream)).read(buffer)?;
+        read = Some(n);
+        if n > 0 && n < buffer.len() {
+            // Clears the readiness; `read` keeps what was read.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match (read, outcome) {
+        (Some(n), _) => Ok(n),
+        (None, outcome) => outcome,
+    }
 }
 
 /// Writes what the socket takes of `bytes` without waiting.
@@ -348,7 +375,43 @@ thread_local! {
 }
 #[cfg(test)]
 mod tests {
-    use super::Connection;
+    #![allow(clippy::unwrap_used)]
+
+    use super::{read_draining, Connection};
+    use std::task::{Context as TaskContext, Poll, Waker};
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// A short read marks the socket not ready without a second read; the next bytes to arrive
+    /// make it ready again. A read that fills the buffer leaves it ready: more may be waiting.
+    #[test]
+    fn a_short_read_waits_for_more_without_reading_again() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let ready_now = |stream: &tokio::net::TcpStream| {
+                matches!(stream.poll_read_ready(&mut TaskContext::from_waker(Waker::noop())), Poll::Ready(_))
+            };
+            let patience = Duration::from_secs(10);
+            let mut buffer = [0; 8];
+
+            client.write_all(b"abc").await.unwrap();
+            tokio::time::timeout(patience, server.readable()).await.unwrap().unwrap();
+            assert_eq!(read_draining(&server, &mut buffer).unwrap(), 3);
+            assert_eq!(&buffer[..3], b"abc");
+            assert!(!ready_now(&server), "a short read must leave the socket waiting");
+
+            client.write_all(b"defghijklm").await.unwrap();
+            tokio::time::timeout(patience, server.readable()).await.unwrap().unwrap();
+            assert_eq!(read_draining(&server, &mut buffer).unwrap(), 8);
+            assert_eq!(&buffer, b"defghijk");
+            assert!(ready_now(&server), "a full buffer may have more behind it");
+            assert_eq!(read_draining(&server, &mut buffer).unwrap(), 2);
+            assert_eq!(&buffer[..2], b"lm");
+        });
+    }
 
     /// Tokio allocates a task's cell in steps of 128 bytes; about 104 of them are its own header
     /// and trailer, and the tracker wraps the future with 8 more. At most 152 bytes here keeps
