@@ -368,6 +368,44 @@ def ratios(res):
     return table(["workload", "figure", "upcase async", "C epoll", "async ÷ C", "Python", "async ÷ Python"], rows)
 
 
+COSTS = [("udp-rr-32", "request"), ("tcp-rr-32", "request"), ("tcp-crr-4", "connection")]
+
+
+def costs(res):
+    """What each server spends per request, from bench/costs.py's runs."""
+    note = res.meta.get("costs_note", "")
+    folder = res.dir / "costs"
+    rows, notes = [], Notes()
+    for wid, unit in COSTS:
+        if wid not in res.workloads:
+            continue
+        for peer, status in res.workloads[wid]["rows"]:
+            if status != "run":
+                continue
+            r = load_json(folder / wid / f"{peer}.json")
+            if r is None:
+                continue
+            label = res.label(peer)
+            if "error" in r:
+                rows.append([wid, label, "—", "—", "—", "— " + notes.mark(r["error"])])
+                continue
+            n = r["requests"]
+            rows.append([wid, label, f"{r['syscalls'] / n:.2f}", f"{r['context_switches'] / n:.2f}",
+                         f"{r['allocations'] / n:.2f}", f"{n:,} {unit}s"])
+    if not rows:
+        return f"Not measured{': ' + note if note else ''}.\n"
+    duration = res.meta.get("costs_duration", "?")
+    intro = (
+        "Counted by `bench/costs.py` over the server's every thread and child process, only while the load "
+        f"ran: one untimed run of {duration} s per server, started afresh under `perf stat`. System calls: the "
+        "`raw_syscalls:sys_enter` tracepoint. Context switches: each one a sleep and a wake-up. Allocations: "
+        "calls to glibc's `malloc`, `calloc`, `realloc`, `posix_memalign`, `aligned_alloc` and `memalign` "
+        "(uprobes; every server here allocates through glibc, Python run with `PYTHONMALLOC=malloc` so that its "
+        "small objects count too). crr figures are per connection.\n\n")
+    header = ["workload", "server", "system calls", "context switches", "allocations", "counted over"]
+    return intro + table(header, rows) + notes.render()
+
+
 def encodings(res):
     m = res.median
     rows = []
@@ -472,6 +510,8 @@ def document(res):
     out.append(targets(res))
     out.append("\n## upcase async against C and Python\n")
     out.append(ratios(res))
+    out.append("\n## Cost per request: system calls, context switches, allocations\n")
+    out.append(costs(res))
     enc = encodings(res)
     if enc:
         out.append("\n## Encodings: cost per byte against UTF-8\n")

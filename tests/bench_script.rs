@@ -1,11 +1,12 @@
 //! The benchmark's own parts, cheaply: `bench/run` parses, the C reference server builds without
 //! warnings and answers correctly under `upcase bench` (UDP, TCP rr, crr, and a stream that
 //! exercises its partial writes), and `bench/report.py` turns a real `upcase bench --json` into a
-//! table while keeping the hand-written analysis. The benchmark itself is not run here: it takes
-//! minutes (`bench/run --quick` for a smoke run).
+//! table while keeping the hand-written analysis; `bench/costs.py` counts system calls and
+//! allocations per request, and upcase makes none of the latter. The benchmark itself is not run
+//! here: it takes minutes (`bench/run --quick` for a smoke run).
 //!
-//! Needs bash, gcc and python3; where gcc is missing the C server's test says so and passes,
-//! unless `UPCASE_REQUIRE_TOOLS` is set (CI).
+//! Needs bash, gcc and python3, and perf and root for the costs; where a tool is missing its
+//! test says so and passes, unless `UPCASE_REQUIRE_TOOLS` is set (CI).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
@@ -43,14 +44,20 @@ fn has(tool: &str) -> bool {
     found.status.success()
 }
 
-/// Builds the C server with every warning an error and starts it on a free port.
-fn start_c_server(dir: &Path) -> (Guard, u16) {
+/// Builds the C server with every warning an error; returns the binary.
+fn build_c_server(dir: &Path) -> PathBuf {
     let binary = dir.join("epoll_upper");
     let mut gcc = Command::new("gcc");
     gcc.args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&binary)
         .arg(root().join("bench/peers/epoll_upper.c"));
     run("gcc", gcc, b"", PATIENCE).assert_success("gcc -Wall -Wextra -Werror");
+    binary
+}
+
+/// Builds the C server and starts it on a free port.
+fn start_c_server(dir: &Path) -> (Guard, u16) {
+    let binary = build_c_server(dir);
     let mut command = Command::new(&binary);
     command.arg("0");
     start_server("epoll_upper", command, |line| line.strip_prefix("ready ")?.trim().parse().ok())
@@ -128,4 +135,61 @@ fn the_c_server_is_correct_under_load_and_the_report_keeps_the_analysis() {
     assert!(row.ends_with("| 1/1 |"), "{row}");
     assert!(written.contains("| Python UDP | — [1] |"), "{written}");
     assert!(written.contains("[1] UDP only."), "{written}");
+}
+
+/// `bench/costs.py` counts what a server spends per request, and the figures are what the
+/// design promises: upcase's async model, like the C server, answers a UDP or a TCP request in
+/// about two system calls and allocates nothing for it. Needs perf and root (for the uprobes on
+/// glibc's allocator).
+#[test]
+fn costs_are_counted_and_no_request_allocates() {
+    if !has("gcc") || !has("perf") {
+        return;
+    }
+    let root_user = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root_user {
+        assert!(std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(), "counting allocations needs root");
+        eprintln!("not root, so no uprobes: skipping");
+        return;
+    }
+    let dir = scratch("costs");
+    let c_server = build_c_server(&dir);
+    let upcase_binary = env!("CARGO_BIN_EXE_upcase");
+    let results = dir.join("results");
+    fs::create_dir_all(results.join("peers")).unwrap();
+    fs::write(
+        results.join("plan.tsv"),
+        "udp-rr-32\trr\tUDP rr\t--udp --pattern rr --conns 32 --size 64\tc\trun\n\
+         tcp-rr-32\trr\tTCP rr\t--pattern rr --conns 32 --size 64\tc\trun\n",
+    )
+    .unwrap();
+    fs::write(results.join("peers/c.argv"), format!("{}\n{{port}}\n", c_server.display())).unwrap();
+    fs::write(results.join("peers/c.ready"), "^ready\n").unwrap();
+    fs::write(
+        results.join("peers/async.argv"),
+        format!("{upcase_binary}\nserve\n--listen\n127.0.0.1:{{port}}\n"),
+    )
+    .unwrap();
+    fs::write(results.join("peers/async.ready"), "listening on udp\n").unwrap();
+
+    let mut costs = python3();
+    costs.arg(root().join("bench/costs.py")).arg(&results).arg(upcase_binary).arg("1").args([
+        "udp-rr-32:c",
+        "udp-rr-32:async",
+        "tcp-rr-32:c",
+        "tcp-rr-32:async",
+    ]);
+    run("bench/costs.py", costs, b"", PATIENCE * 3).assert_success("bench/costs.py");
+
+    for pair in ["udp-rr-32/c", "udp-rr-32/async", "tcp-rr-32/c", "tcp-rr-32/async"] {
+        let json = fs::read_to_string(results.join(format!("costs/{pair}.json"))).unwrap();
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(r.get("error").is_none(), "{pair}: {json}");
+        let requests = r["requests"].as_f64().unwrap();
+        assert!(requests > 1_000.0, "{pair}: {json}");
+        let per_request = |key: &str| r[key].as_f64().unwrap() / requests;
+        assert!((1.5..3.5).contains(&per_request("syscalls")), "{pair}: {json}");
+        // The few allocations of opening 32 connections are spread over all their requests.
+        assert!(per_request("allocations") < 0.01, "{pair}: {json}");
+    }
 }
