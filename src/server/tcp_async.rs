@@ -66,10 +66,6 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
             }
         };
         consecutive_errors = 0;
-        if let Err(e) = set_up_accepted(&stream) {
-            // Only a socket that is already broken refuses; its first read will say so.
-            tracing::debug!("connection from {peer}: cannot set TCP_NODELAY: {e}");
-        }
         let key = match context.async_connections.admit(None, limit) {
             Ok(key) => key,
             Err(Refused::OverLimit) => {
@@ -81,6 +77,10 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
                 continue;
             }
         };
+        if let Err(e) = set_up_accepted(&stream) {
+            // Only a socket that is already broken refuses; its first read will say so.
+            tracing::debug!("connection from {peer}: cannot set TCP_NODELAY: {e}");
+        }
         let connection = Connection::new(stream, peer, key, Arc::clone(&context));
         let task = tracker.spawn(connection);
         context.async_connections.attach(key, task.abort_handle());

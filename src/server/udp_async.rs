@@ -90,7 +90,7 @@ mod tests {
         for i in 0..QUEUED {
             client.send(format!("request {i}").as_bytes()).unwrap();
         }
-        let context = Arc::new(Context::new(super::super::Config::default()));
+        let context = Arc::new(Context::new(crate::server::Config::default()));
         let replies = |context: &Context| context.stats.udp_replies.load(Ordering::Relaxed);
         let seen_between = runtime.block_on(async {
             let socket = register(server).unwrap();
