@@ -22,6 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::*;
+use upcase::bench::process::{open_descriptors, resident_kib, Process};
 
 /// Runs `test(model)` once per listed model, as the tests `test::iterative`, `test::threaded`
 /// and `test::r#async`.
@@ -102,16 +103,14 @@ fn stop(server: &mut UpcaseServer) -> Summary {
     summary(&server.guard)
 }
 
-/// Resident memory of a process, in KiB (`VmRSS` of /proc/PID/status).
+/// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
-    let value = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).expect("VmRSS line");
-    value.trim().trim_end_matches("kB").trim().parse().expect("VmRSS value")
+    resident_kib(Process::Pid(pid)).expect("read the server's resident memory")
 }
 
 /// Open file descriptors of a process (each accepted connection is one).
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count()
+    open_descriptors(Process::Pid(pid)).expect("read the server's open descriptors")
 }
 
 /// The tests holding thousands of sockets take turns: together they would pass the open-file

@@ -13,16 +13,16 @@
 //!
 //! Layout: `start` finds the server and opens the flows before the clock starts; `tcp`, `stream`
 //! and `udp` are the flows; `flow` is what they share (pacing, tallies); `payload` builds the
-//! requests and their expected replies; `report`, `plot` and `cpu` turn the tallies into figures.
+//! requests and their expected replies; `report` and `plot` turn the tallies into figures; [`process`] reads what a process costs.
 //!
 //! This module runs the load and returns a [`Report`]; it never prints, reads flags or exits:
 //! that is `upcase bench`'s job (`cli::bench`).
 
-mod cpu;
 mod error;
 mod flow;
 mod payload;
 mod plot;
+pub mod process;
 mod report;
 mod start;
 mod stream;
@@ -39,13 +39,13 @@ use tokio::time::Instant;
 
 use crate::transform::Encoding;
 
-use self::cpu::{cpu_time, Process};
 pub use self::error::BenchError;
 pub(crate) use self::error::{describe_io, excerpt, mismatch};
 use self::flow::{Problem, Run, Tally};
 use self::payload::Payload;
 pub use self::payload::Text;
 pub use self::plot::svg;
+use self::process::{cpu_time, Process};
 pub(crate) use self::report::thousands;
 use self::report::CpuSpan;
 pub use self::report::{Cpu, Errors, Latency, Parameters, Report};
@@ -53,7 +53,7 @@ use self::start::{open_flows, probe_tcp, probe_udp, Opened};
 use crate::net::MAX_IPV4_PAYLOAD;
 
 /// Which transport the flows use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// TCP: a byte stream; replies are read by length.
@@ -74,7 +74,7 @@ impl Transport {
 }
 
 /// How each flow talks to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pattern {
     /// Request/response on a connection kept open: the server's cost per request.

@@ -22,7 +22,7 @@ const ASCII_TEXT: &str = "the quick brown fox jumps over the lazy dog ";
 const UNICODE_TEXT: &str = "straße ﬁne ἀθῆναι ΐ привет 😀 ÿ µ zażółć ｆｕｌｌ こんにちは 안녕 你好 ";
 
 /// Which text a bench sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Text {
     /// Lowercase ASCII letters and spaces: the same reply under every server encoding.

@@ -9,14 +9,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::flow::Tally;
 use super::{Options, Pattern, Transport};
 use crate::bench::Text;
 
 /// What was asked for, as it appears in the JSON report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Parameters {
     /// `tcp` or `udp`.
     pub transport: Transport,
@@ -33,7 +33,7 @@ pub struct Parameters {
     /// `ascii` or `unicode`.
     pub text: Text,
     /// The encoding the text was written in (`utf-8` unless `--encoding` said otherwise).
-    pub encoding: &'static str,
+    pub encoding: String,
     /// Open loop: requests per second in total. `null`: closed loop.
     pub rate: Option<f64>,
     /// How long a reply may take before it counts as lost, in seconds.
@@ -54,7 +54,7 @@ impl From<&Options> for Parameters {
             duration_s: options.duration.as_secs_f64(),
             size: options.size,
             text: options.text,
-            encoding: options.encoding.name(),
+            encoding: options.encoding.name().to_owned(),
             rate: options.rate,
             timeout_s: options.timeout.as_secs_f64(),
             threads: options.threads,
@@ -64,7 +64,7 @@ impl From<&Options> for Parameters {
 }
 
 /// Everything that went wrong, by kind. Any of these makes the run a failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Errors {
     /// Replies that were not the uppercase of their request.
     pub wrong: u64,
@@ -77,7 +77,7 @@ pub struct Errors {
 }
 
 /// Latency of the correct replies, in microseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50: u64,
@@ -96,7 +96,7 @@ pub struct Latency {
 }
 
 /// CPU time a process used during the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cpu {
     /// The process (for the bench itself, its own id).
     pub pid: u32,
@@ -109,7 +109,7 @@ pub struct Cpu {
 }
 
 /// The outcome of one run of the bench.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// What was asked for.
     pub parameters: Parameters,
@@ -147,8 +147,15 @@ pub struct Report {
     /// Whether every request got its correct reply (and at least one was made).
     pub ok: bool,
     /// Every correct reply's latency, in microseconds, for plotting.
-    #[serde(skip)]
+    #[serde(skip, default = "empty_histogram")]
     pub histogram: Histogram<u64>,
+}
+
+/// What a report read back from JSON holds in place of its histogram, which the JSON leaves out.
+fn empty_histogram() -> Histogram<u64> {
+    Histogram::new_from(
+        &Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!("3 significant figures is valid")),
+    )
 }
 
 /// CPU time measured around a run, turned into a [`Cpu`] by [`Report::new`].
