@@ -17,7 +17,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::net::{self, MAX_IPV4_PAYLOAD, RECEIVE_BUFFER};
+use crate::net::{self, is_timeout, NetError, MAX_IPV4_PAYLOAD, RECEIVE_BUFFER};
 
 /// How long to wait and how often to try again.
 #[derive(Debug, Clone, Copy)]
@@ -32,28 +32,10 @@ pub struct Options {
 /// Why an exchange with the server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The target is not a resolvable `host:port`.
-    #[error("cannot resolve {target:?}: {reason} (give HOST:PORT, e.g. localhost:12000 or [::1]:12000)")]
-    Resolve {
-        /// The target as given.
-        target: String,
-        /// Why it did not resolve.
-        reason: io::Error,
-    },
-    /// No TCP connection could be made to any address of the target.
-    #[error("cannot connect to tcp {addr}: {reason}{hint}", hint = connect_hint(reason))]
-    Connect {
-        /// The last address tried.
-        addr: SocketAddr,
-        /// Why it failed.
-        reason: io::Error,
-    },
-    /// UDP: the server's host said no program is listening on that port.
-    #[error("no server on udp {addr}: port unreachable (start one with `upcase serve`, or check the port)")]
-    Unreachable {
-        /// The address tried.
-        addr: SocketAddr,
-    },
+    /// The server could not be reached: the target does not resolve, nothing accepts a TCP
+    /// connection, or the host says no program listens on the UDP port.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// UDP: every attempt timed out.
     #[error(
         "no reply from udp {addr} after {attempts} attempt(s), waiting {timeout:?} each: is a UDP server running \
@@ -104,23 +86,6 @@ pub enum ClientError {
     },
 }
 
-fn connect_hint(error: &io::Error) -> &'static str {
-    match error.kind() {
-        io::ErrorKind::ConnectionRefused => {
-            " (nothing is listening there: start `upcase serve`, or check the port)"
-        }
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-            " (no answer: check the host, the port and firewalls, or raise --timeout)"
-        }
-        _ => "",
-    }
-}
-
-/// Resolves the target `host:port`, IPv4 addresses first.
-pub fn resolve(target: &str) -> Result<Vec<SocketAddr>, ClientError> {
-    net::resolve(target).map_err(|reason| ClientError::Resolve { target: target.to_owned(), reason })
-}
-
 /// A UDP client: one socket, connected to the server so only its datagrams are accepted.
 #[derive(Debug)]
 pub struct UdpClient {
@@ -134,7 +99,7 @@ pub struct UdpClient {
 impl UdpClient {
     /// Prepares to talk to `target`; sends nothing yet.
     pub fn new(target: &str, options: Options) -> Result<Self, ClientError> {
-        let addrs = resolve(target)?;
+        let addrs = net::resolve(target)?;
         let socket = connected_udp_socket(addrs.first().copied(), options.timeout)?;
         Ok(Self { socket, addrs, current: 0, options, buffer: vec![0; RECEIVE_BUFFER] })
     }
@@ -154,7 +119,9 @@ impl UdpClient {
         }
         loop {
             match self.request_from_current(message) {
-                Err(ClientError::Unreachable { .. }) if self.current + 1 < self.addrs.len() => {
+                Err(ClientError::Net(NetError::Unreachable { .. }))
+                    if self.current + 1 < self.addrs.len() =>
+                {
                     self.current += 1;
                     self.socket = connected_udp_socket(Some(self.server()), self.options.timeout)?;
                 }
@@ -172,7 +139,7 @@ impl UdpClient {
             match self.socket.send(message) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return Err(ClientError::Unreachable { addr })
+                    return Err(NetError::Unreachable { addr }.into())
                 }
                 Err(e) => return Err(io_error("cannot send")(e)),
             }
@@ -180,7 +147,7 @@ impl UdpClient {
                 Ok(n) => return Ok(self.buffer.get(..n).unwrap_or_default().to_vec()),
                 Err(e) if is_timeout(&e) => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return Err(ClientError::Unreachable { addr })
+                    return Err(NetError::Unreachable { addr }.into())
                 }
                 Err(e) => return Err(io_error("cannot receive")(e)),
             }
@@ -218,17 +185,7 @@ fn connected_udp_socket(addr: Option<SocketAddr>, timeout: Duration) -> Result<U
 
 /// Connects over TCP to the first address of `target` that answers within `timeout`.
 pub fn tcp_connect(target: &str, timeout: Duration) -> Result<(TcpStream, SocketAddr), ClientError> {
-    let mut last = None;
-    for addr in resolve(target)? {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return Ok((stream, addr)),
-            Err(reason) => last = Some(ClientError::Connect { addr, reason }),
-        }
-    }
-    Err(last.unwrap_or_else(|| ClientError::Resolve {
-        target: target.to_owned(),
-        reason: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
-    }))
+    Ok(net::connect_first(&net::resolve(target)?, timeout)?)
 }
 
 /// The lecture's TCP exchange, done right: send `message`, shut down the sending side, and read
@@ -344,8 +301,4 @@ fn receive_all(
     }
     output.flush().map_err(Received::Output)?;
     Ok(received)
-}
-
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }

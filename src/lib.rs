@@ -9,13 +9,17 @@
 //! - [`bench`]: `upcase bench`, a load generator that checks every reply (rr, crr, stream).
 //! - [`check`]: `upcase check`, a report card grading any server against the lecture's protocol.
 //! - [`client`]: `upcase send`, the lecture's client made robust (timeouts, retries, streaming).
-//! - [`net`]: what server and client share about the network: address resolution, datagram sizes.
-//! - [`cli`]: the command line of the `upcase` binary; the only place that parses flags.
+//! - [`net`]: the network vocabulary all of them share: [`net::Transport`], address resolution,
+//!   datagram sizes, and the one error for a server that cannot be reached ([`net::NetError`]).
+//! - [`format`]: how figures and bytes are written for people, the same in every report.
+//!
+//! The command line lives in the binary (`src/main.rs`, `src/cli/`), not here: the library never
+//! parses flags, prints usage or exits the process.
 
 pub mod bench;
 pub mod check;
-pub mod cli;
 pub mod client;
+pub mod format;
 pub mod net;
 pub mod server;
 pub mod transform;

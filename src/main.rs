@@ -1,5 +1,10 @@
-//! The `upcase` binary: parses the command line and hands over to the library.
+//! The `upcase` binary: its command line ([`cli`]) over the `upcase` library.
+//!
+//! The command line belongs to the binary alone: the library never parses flags, prints usage or
+//! exits the process.
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    upcase::cli::main()
+    cli::main()
 }

@@ -246,7 +246,13 @@ fn cannot_run_exits_2_with_one_clear_line() {
         );
     }
     let out = bench(&["--to", &to]);
-    assert!(out.stderr.contains("connection refused (is a server running? start one with `upcase serve`)"));
+    assert!(
+        out.stderr.contains(
+            "connection refused (nothing is listening there: start `upcase serve`, or check the port)"
+        ),
+        "{}",
+        out.stderr
+    );
     let out = bench(&["--pattern", "nonsense"]);
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
 }

@@ -11,20 +11,20 @@
 //! connection failures are counted and reported, never ignored. Many flows share one or two
 //! threads (a Tokio runtime), so the bench is not the bottleneck it measures.
 //!
-//! Layout: `start` finds the server and opens the flows before the clock starts; `tcp`, `stream`
+//! Layout: `connect` finds the server and opens the flows before the clock starts; `tcp`, `stream`
 //! and `udp` are the flows; `flow` is what they share (pacing, tallies); `payload` builds the
 //! requests and their expected replies; `report` and `plot` turn the tallies into figures; [`process`] reads what a process costs.
 //!
 //! This module runs the load and returns a [`Report`]; it never prints, reads flags or exits:
 //! that is `upcase bench`'s job (`cli::bench`).
 
+mod connect;
 mod error;
 mod flow;
 mod payload;
 mod plot;
 pub mod process;
 mod report;
-mod start;
 mod stream;
 mod tcp;
 mod udp;
@@ -39,39 +39,17 @@ use tokio::time::Instant;
 
 use crate::transform::Encoding;
 
+use self::connect::{open_flows, probe_tcp, probe_udp, Opened};
+pub(crate) use self::error::mismatch;
 pub use self::error::BenchError;
-pub(crate) use self::error::{describe_io, excerpt, mismatch};
 use self::flow::{Problem, Run, Tally};
 use self::payload::Payload;
 pub use self::payload::Text;
 pub use self::plot::svg;
 use self::process::{cpu_time, Process};
-pub(crate) use self::report::thousands;
 use self::report::CpuSpan;
 pub use self::report::{Cpu, Errors, Latency, Parameters, Report};
-use self::start::{open_flows, probe_tcp, probe_udp, Opened};
-use crate::net::MAX_IPV4_PAYLOAD;
-
-/// Which transport the flows use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// TCP: a byte stream; replies are read by length.
-    #[default]
-    Tcp,
-    /// UDP: a datagram per request and per reply.
-    Udp,
-}
-
-impl Transport {
-    /// `tcp` or `udp`, as in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Tcp => "tcp",
-            Self::Udp => "udp",
-        }
-    }
-}
+use crate::net::{Transport, MAX_IPV4_PAYLOAD};
 
 /// How each flow talks to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -167,8 +145,7 @@ pub struct Progress {
 /// when the flows need it.
 pub fn run(options: &Options, on_progress: &mut dyn FnMut(&Progress)) -> Result<Report, BenchError> {
     validate(options)?;
-    let addrs = crate::net::resolve(&options.target)
-        .map_err(|reason| BenchError::Resolve { target: options.target.clone(), reason })?;
+    let addrs = crate::net::resolve(&options.target)?;
     if let Some(pid) = options.server_pid {
         cpu_time(Process::Pid(pid)).map_err(|reason| BenchError::ServerPid { pid, reason })?;
     }

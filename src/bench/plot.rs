@@ -7,7 +7,8 @@
 
 use std::fmt::Write as _;
 
-use super::report::{thousands, Report};
+use super::report::Report;
+use crate::format::thousands;
 
 const WIDTH: f64 = 800.0;
 const HEIGHT: f64 = 480.0;

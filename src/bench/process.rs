@@ -34,13 +34,7 @@ pub fn cpu_time(process: Process) -> io::Result<Duration> {
 
 /// Resident memory of `process`, in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn resident_kib(process: Process) -> io::Result<u64> {
-    let path = process.path("status");
-    let status = std::fs::read_to_string(&path)?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no VmRSS line in {path}")))
+    status_field(process, "VmRSS:")
 }
 
 /// File descriptors `process` holds open (each socket, each accepted connection is one).
@@ -50,13 +44,18 @@ pub fn open_descriptors(process: Process) -> io::Result<usize> {
 
 /// Threads of `process` (the `Threads` line of `/proc/PID/status`).
 pub fn threads(process: Process) -> io::Result<usize> {
+    status_field(process, "Threads:")
+}
+
+/// The number on the `name` line of `/proc/PID/status` (a unit after it, like `kB`, is dropped).
+fn status_field<T: std::str::FromStr>(process: Process, name: &str) -> io::Result<T> {
     let path = process.path("status");
     let status = std::fs::read_to_string(&path)?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))
-        .and_then(|value| value.trim().parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no Threads line in {path}")))
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {name} number in {path}")))
 }
 
 impl Process {

@@ -12,8 +12,10 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::flow::Tally;
-use super::{Options, Pattern, Transport};
+use super::{Options, Pattern};
 use crate::bench::Text;
+use crate::format::thousands;
+use crate::net::Transport;
 
 /// What was asked for, as it appears in the JSON report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -329,31 +331,5 @@ impl fmt::Display for Report {
             Some(problems) => line("result", format!("PROBLEM: {problems}"))?,
         }
         f.write_str(out.trim_end())
-    }
-}
-
-/// `1234567` as `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

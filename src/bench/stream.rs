@@ -16,7 +16,8 @@ use tokio::time::Instant;
 
 use super::flow::{Problem, Run, Tally};
 use super::payload::Payload;
-use super::{describe_io, excerpt};
+use crate::format::excerpt;
+use crate::net::describe_io;
 
 /// Bytes a stream flow writes per call: big enough that the write loop is not the limit.
 const STREAM_WRITE: usize = 64 * 1024;

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 
 use super::flow::{Pacer, Problem, Run, Tally};
 use super::payload::Payload;
-use super::{back_off, describe_io, mismatch};
+use super::{back_off, mismatch};
+use crate::net::describe_io;
 
 /// Connects to `addr` within `timeout`, with Nagle's algorithm off: a request must leave at
 /// once, not wait for the previous reply's acknowledgement.

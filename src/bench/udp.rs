@@ -15,7 +15,8 @@ use tokio::time::Instant;
 
 use super::flow::{Pacer, Problem, Run, Tally};
 use super::payload::Payload;
-use super::{back_off, describe_io, mismatch};
+use super::{back_off, mismatch};
+use crate::net::describe_io;
 use crate::net::RECEIVE_BUFFER;
 
 /// A socket that sends to and receives from `addr` only, so another program's datagrams (or a

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Options, Transport};
+use super::Options;
+use crate::net::Transport;
 use crate::transform::Encoding;
 
 /// How a probe went.
@@ -157,10 +158,7 @@ impl Card {
 
     /// The card as a table for a terminal, with ANSI colours when `colour`.
     pub fn render(&self, colour: bool) -> String {
-        let transport = match self.transport {
-            Transport::Tcp => "TCP",
-            Transport::Udp => "UDP",
-        };
+        let transport = self.transport.name().to_uppercase();
         let encoding = self.encoding.map(|name| format!(", {name}")).unwrap_or_default();
         let mut out = format!("upcase check: {} ({transport}, {}{encoding})\n\n", self.target, self.addr);
         let width = self.rows.iter().map(|row| row.name.chars().count()).max().unwrap_or(0);

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{thousands, wire, Ctx, Row, Status};
+use super::{wire, Ctx, Row, Status};
+use crate::format::thousands;
 
 /// Clients held at once by the first tier of the many-clients probe, and by the second.
 const TIERS: [usize; 2] = [100, 1_000];

@@ -6,7 +6,8 @@
 //! ASCII only gets a warn (the lecture never promised more); with it, the server promised that
 //! encoding, and ASCII only is a fail.
 
-use super::{thousands, Ctx, Row, Status};
+use super::{Ctx, Row, Status};
+use crate::format::thousands;
 use crate::transform::{decode_text, encode_text, uppercase, Encoding};
 
 /// Text that exercises full Unicode uppercasing in UTF-8: ß, ﬁ, accented Greek, Cyrillic, an

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::{percent, wire, Ctx, Row, Status};
+use super::{wire, Ctx, Row, Status};
+use crate::format::percent;
 
 /// Requests sent.
 const REQUESTS: usize = 200;

@@ -13,37 +13,31 @@
 //! - `tcp`, `udp`: the probes of each transport, in the order they run.
 //! - `judge`: what the text probes send in the encoding graded, and what counts as correct.
 //! - `detect`: the `encoding` row, which encoding the server appears to assume.
-//! - `more`: a slow client, half-close, persistence, latency; `crowd`: many clients at once and a
-//!   burst of connects; `loss`: UDP requests under loss, with retries.
+//! - `connection`: a slow client, half-close, several messages on one connection; `latency`:
+//!   round trips timed; `crowd`: many clients at once and a burst of connects; `loss`: UDP
+//!   requests under loss, with retries.
 //! - `wire`: bounded exchanges (send, read until the reply is complete, the peer closes or a wait
-//!   times out).
+//!   times out), and how an exchange ended, in words.
 
 pub mod card;
+mod connection;
 mod crowd;
 mod detect;
 mod judge;
+mod latency;
 mod loss;
-mod more;
 mod tcp;
 mod udp;
 mod wire;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use card::{Card, Row, Status};
 
+use crate::net::{NetError, Transport};
 use crate::transform::{encode_text, uppercase, Encoding};
-
-/// Which transport a check grades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// A connection per message, replies streamed back.
-    Tcp,
-    /// A datagram per message, a datagram per reply.
-    Udp,
-}
 
 /// What to check and how patiently.
 #[derive(Debug, Clone)]
@@ -64,23 +58,16 @@ pub struct Options {
 /// Why a check could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    /// The target did not resolve to any address.
-    #[error("cannot resolve {target}: {reason}")]
-    Resolve {
-        /// The target as given.
-        target: String,
-        /// What the resolver said.
-        reason: String,
-    },
-    /// Nothing answered at the address: refused, or no connection within the timeout.
-    #[error("cannot reach {addr} over {transport}: {reason}")]
-    Unreachable {
-        /// The address tried.
-        addr: SocketAddr,
-        /// "tcp" or "udp".
-        transport: &'static str,
-        /// What the socket said.
-        reason: String,
+    /// The target does not resolve, or nothing answers there.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// This machine could not open what a probe needs (a socket).
+    #[error("cannot check: {what}: {reason}")]
+    Setup {
+        /// What was being done.
+        what: &'static str,
+        /// The operating system's reason.
+        reason: io::Error,
     },
 }
 
@@ -212,25 +199,12 @@ pub fn run(options: &Options) -> Result<Card, CheckError> {
 /// Advice on rows skipped because of a row above.
 const FIX_ABOVE: &str = "Fix the rows above, then check again.";
 
-/// The first address of the target.
+/// The first address of the target, IPv4 first: the lecture's servers bind IPv4 only.
 fn resolve(target: &str) -> Result<SocketAddr, CheckError> {
-    let failed = |reason: String| CheckError::Resolve { target: target.to_owned(), reason };
-    target
-        .to_socket_addrs()
-        .map_err(|e| failed(e.to_string()))?
-        .next()
-        .ok_or_else(|| failed("no address".to_owned()))
-}
-
-/// `n` with thousands separators (30,000), as the bench writes its figures.
-fn thousands(n: usize) -> String {
-    crate::bench::thousands(u64::try_from(n).unwrap_or(u64::MAX))
-}
-
-/// A share as a percentage with one decimal: 12.5%.
-fn percent(part: usize, whole: usize) -> String {
-    let share = if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
-    format!("{share:.1}%")
+    let addrs = crate::net::resolve(target)?;
+    addrs.first().copied().ok_or_else(|| {
+        NetError::Resolve { spec: target.to_owned(), reason: io::ErrorKind::NotFound.into() }.into()
+    })
 }
 
 /// A context for the probes' unit tests: a target nobody listens on (the discard port).
@@ -245,21 +219,6 @@ impl Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(1024), "1,024");
-        assert_eq!(thousands(30_000), "30,000");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-    }
-
-    #[test]
-    fn percentages_have_one_decimal() {
-        assert_eq!(percent(50, 200), "25.0%");
-        assert_eq!(percent(1, 3), "33.3%");
-        assert_eq!(percent(0, 0), "0.0%");
-    }
 
     #[test]
     fn waits_never_outlast_the_budget() {

@@ -6,8 +6,9 @@ use std::io::Write;
 use std::net::Shutdown;
 
 use super::judge::{self, INVALID};
-use super::wire::{self, End, Reply};
-use super::{crowd, detect, more, CheckError, Ctx, Probe, Row, Status};
+use super::wire::{self, ending, End};
+use super::{connection, crowd, detect, latency, CheckError, Ctx, Probe, Row, Status};
+use crate::net::NetError;
 use crate::transform::decode_text;
 
 /// Every TCP probe, in the order they run; the first is the basic round trip.
@@ -24,37 +25,23 @@ pub(super) const PROBES: &[Probe] = &[
     ("invalid utf-8", invalid),
     ("encoding", encoding),
     ("concurrency", concurrency),
-    ("slow client", more::slow_client),
-    ("half-close", more::half_close),
-    ("persistent", more::persistent),
+    ("slow client", connection::slow_client),
+    ("half-close", connection::half_close),
+    ("persistent", connection::persistent),
     ("many clients", crowd::many_clients),
     ("connect burst", crowd::connect_burst),
-    ("latency", more::tcp_latency),
+    ("latency", latency::tcp),
 ];
 
 /// Whether anything accepts connections at the address.
 pub(super) fn reachable(ctx: &Ctx) -> Result<(), CheckError> {
-    wire::connect(ctx).map(drop).map_err(|e| CheckError::Unreachable {
-        addr: ctx.addr,
-        transport: "tcp",
-        reason: e.to_string(),
-    })
+    wire::connect(ctx).map(drop).map_err(|reason| NetError::Connect { addr: ctx.addr, reason }.into())
 }
 
 /// Whether a basic round trip still works.
 pub(super) fn alive(ctx: &Ctx) -> bool {
     wire::tcp_exchange(ctx, &ctx.hello, true, Some(ctx.hello_reply.len()))
         .is_ok_and(|reply| reply.bytes == ctx.hello_reply)
-}
-
-/// Says in a few words why a reply ended where it did.
-pub(super) fn ending(reply: &Reply, ctx: &Ctx) -> String {
-    match reply.end {
-        End::Closed => "then the server closed the connection".to_owned(),
-        End::Reset => "then the connection was reset".to_owned(),
-        End::Quiet => format!("then nothing for {:?}", ctx.timeout),
-        End::Complete => "the connection still open".to_owned(),
-    }
 }
 
 fn round_trip(ctx: &Ctx) -> Row {

@@ -6,7 +6,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::judge::{self, INVALID};
-use super::{detect, loss, more, wire, CheckError, Ctx, Probe, Row, Status};
+use super::{detect, latency, loss, wire, CheckError, Ctx, Probe, Row, Status};
+use crate::net::{is_timeout, NetError, RECEIVE_BUFFER};
 use crate::transform::decode_text;
 
 /// Every UDP probe, in the order they run; the first is the basic round trip.
@@ -21,7 +22,7 @@ pub(super) const PROBES: &[Probe] = &[
     ("unicode", unicode),
     ("reply source", reply_port),
     ("source port 7", port_seven),
-    ("latency", more::udp_latency),
+    ("latency", latency::udp),
     ("loss", loss::loss),
     // Last: the lecture's server dies of bytes that are not UTF-8, and these send them.
     ("invalid utf-8", invalid),
@@ -31,7 +32,10 @@ pub(super) const PROBES: &[Probe] = &[
 /// Whether the port refuses datagrams (ICMP port unreachable); silence is not a refusal.
 pub(super) fn reachable(ctx: &Ctx) -> Result<(), CheckError> {
     match wire::udp_exchange(ctx, &ctx.hello) {
-        Err(e) => Err(CheckError::Unreachable { addr: ctx.addr, transport: "udp", reason: e.to_string() }),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            Err(NetError::Unreachable { addr: ctx.addr }.into())
+        }
+        Err(reason) => Err(CheckError::Setup { what: "cannot send a UDP datagram", reason }),
         Ok(_) => Ok(()),
     }
 }
@@ -126,13 +130,13 @@ fn unconnected(ctx: &Ctx, port: u16) -> io::Result<UdpSocket> {
 /// The first datagram back and where it came from, within the timeout.
 fn ask(ctx: &Ctx, socket: &UdpSocket) -> io::Result<Option<(Vec<u8>, SocketAddr)>> {
     socket.send_to(&ctx.hello, ctx.addr)?;
-    let mut buffer = vec![0; 65_536];
+    let mut buffer = vec![0; RECEIVE_BUFFER];
     match socket.recv_from(&mut buffer) {
         Ok((n, from)) => {
             buffer.truncate(n);
             Ok(Some((buffer, from)))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) if is_timeout(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -9,6 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::Ctx;
+use crate::net::{is_timeout, RECEIVE_BUFFER};
 
 /// The most a probe reads back: far more than any probe's correct reply.
 const MAX_REPLY: usize = 256 * 1024;
@@ -33,6 +34,16 @@ pub(super) struct Reply {
     pub(super) bytes: Vec<u8>,
     /// Why reading stopped.
     pub(super) end: End,
+}
+
+/// Says in a few words why a reply ended where it did.
+pub(super) fn ending(reply: &Reply, ctx: &Ctx) -> String {
+    match reply.end {
+        End::Closed => "then the server closed the connection".to_owned(),
+        End::Reset => "then the connection was reset".to_owned(),
+        End::Quiet => format!("then nothing for {:?}", ctx.timeout),
+        End::Complete => "the connection still open".to_owned(),
+    }
 }
 
 /// Connects within the timeout, with read and write timeouts set.
@@ -71,9 +82,7 @@ pub(super) fn read_until(ctx: &Ctx, stream: &mut TcpStream, complete: impl Fn(&[
             Ok(0) => break End::Closed,
             Ok(n) => bytes.extend_from_slice(chunk.get(..n).unwrap_or_default()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                break End::Quiet
-            }
+            Err(e) if is_timeout(&e) => break End::Quiet,
             Err(_) => break End::Reset,
         }
     };
@@ -135,13 +144,13 @@ pub(super) fn udp_exchange(ctx: &Ctx, message: &[u8]) -> io::Result<Option<Vec<u
 
 /// The next datagram within the socket's timeout, or `None`.
 pub(super) fn udp_recv(socket: &UdpSocket) -> io::Result<Option<Vec<u8>>> {
-    let mut buffer = vec![0; 65_536];
+    let mut buffer = vec![0; RECEIVE_BUFFER];
     match socket.recv(&mut buffer) {
         Ok(n) => {
             buffer.truncate(n);
             Ok(Some(buffer))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e) if is_timeout(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }

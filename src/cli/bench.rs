@@ -1,7 +1,7 @@
 //! `upcase bench`: parses the flags, shows progress, prints the report (text or JSON), writes
 //! the plot, and turns the outcome into an exit status a script can use.
 //!
-//! The load itself is [`crate::bench`]; nothing here measures anything. Exit status: 0 when
+//! The load itself is [`upcase::bench`]; nothing here measures anything. Exit status: 0 when
 //! every request got its correct reply, 1 when the bench found a problem (a wrong, lost or
 //! unanswered reply, a failed connection), 2 when it could not run at all.
 
@@ -14,12 +14,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{parse_duration, parse_encoding, Target, EXIT_FAILED, EXIT_OK};
-use crate::bench::{self, thousands, Options, Pattern, Progress, Text, Transport};
-use crate::transform::Encoding;
-
-/// Exit status: the bench could not run (bad flags, nothing to connect to).
-const EXIT_CANNOT_RUN: u8 = 2;
+use super::{exit, parse_duration, parse_encoding, Target};
+use upcase::bench::{self, Options, Pattern, Progress, Text};
+use upcase::format::thousands;
+use upcase::transform::Encoding;
 
 /// Flags of `upcase bench`.
 #[derive(Debug, Args)]
@@ -104,7 +102,7 @@ enum TextArg {
 pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         target: args.target.to.clone(),
-        transport: if args.target.udp { Transport::Udp } else { Transport::Tcp },
+        transport: args.target.transport(),
         pattern: match args.pattern {
             PatternArg::Rr => Pattern::Rr,
             PatternArg::Crr => Pattern::Crr,
@@ -152,13 +150,13 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(stdout, "{report}")?;
     }
-    Ok(ExitCode::from(if report.ok { EXIT_OK } else { EXIT_FAILED }))
+    Ok(ExitCode::from(if report.ok { exit::OK } else { exit::FAILED }))
 }
 
 /// One line on stderr, and the status that says the bench never ran.
 fn cannot_run(why: std::fmt::Arguments<'_>) -> anyhow::Result<ExitCode> {
     eprintln!("upcase: error: {why}");
-    Ok(ExitCode::from(EXIT_CANNOT_RUN))
+    Ok(ExitCode::from(exit::CANNOT_RUN))
 }
 
 /// How progress is shown: a live line on a terminal, a plain line a second in a pipe (so a log

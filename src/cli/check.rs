@@ -1,4 +1,4 @@
-//! `upcase check`: parses the flags, runs [`crate::check`], prints the card (table or JSON) and
+//! `upcase check`: parses the flags, runs [`upcase::check`], prints the card (table or JSON) and
 //! turns it into an exit status: 0 nothing failed, 1 something failed, 2 the server could not be
 //! reached at all. Nothing here probes anything.
 
@@ -8,12 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, parse_encoding, Target, EXIT_FAILED, EXIT_OK};
-use crate::check::{self, Options, Transport};
-use crate::transform::Encoding;
-
-/// Exit status: the check could not run (unresolvable or unreachable target).
-const EXIT_CANNOT_RUN: u8 = 2;
+use super::{exit, parse_duration, parse_encoding, Target};
+use upcase::check::{self, Options};
+use upcase::transform::Encoding;
 
 /// Flags of `upcase check`. TCP by default; --udp grades the UDP side instead (one transport per
 /// run, to keep the card readable).
@@ -45,7 +42,7 @@ pub(super) struct CheckArgs {
 pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         target: args.target.to.clone(),
-        transport: if args.target.udp { Transport::Udp } else { Transport::Tcp },
+        transport: args.target.transport(),
         timeout: args.timeout,
         budget: args.budget,
         encoding: args.encoding,
@@ -54,7 +51,7 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(card) => card,
         Err(error) => {
             eprintln!("upcase: error: {error}");
-            return Ok(ExitCode::from(EXIT_CANNOT_RUN));
+            return Ok(ExitCode::from(exit::CANNOT_RUN));
         }
     };
     if args.json {
@@ -64,5 +61,5 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
         print!("{}", card.render(colour));
     }
-    Ok(ExitCode::from(if card.failed() { EXIT_FAILED } else { EXIT_OK }))
+    Ok(ExitCode::from(if card.failed() { exit::FAILED } else { exit::OK }))
 }

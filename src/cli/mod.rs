@@ -1,11 +1,12 @@
 //! The `upcase` command line: parses flags, sets up logging, runs a subcommand, maps the outcome
-//! to an exit code.
+//! to an exit status ([`exit`]).
 //!
 //! This is the binary's edge: errors arrive as `anyhow` chains and are printed once, as one line,
 //! with `{:#}`. Nothing below this module reads flags, prints usage or exits the process.
 
 mod bench;
 mod check;
+mod exit;
 mod send;
 mod serve;
 
@@ -15,13 +16,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::transform::Encoding;
+use upcase::net::Transport;
+use upcase::transform::Encoding;
 
 /// The classic socket-programming example, built as real software: a server that answers every
 /// sentence with its uppercase, over UDP and TCP, and a client for it.
 #[derive(Debug, Parser)]
 #[command(name = "upcase", version, propagate_version = true, max_term_width = 100)]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -54,13 +56,19 @@ struct Target {
     to: String,
 }
 
-/// Exit status: the command did what it was asked.
-const EXIT_OK: u8 = 0;
-/// Exit status: the command ran and failed (no reply, refused, could not bind).
-const EXIT_FAILED: u8 = 1;
+impl Target {
+    /// The transport the flags ask for.
+    fn transport(&self) -> Transport {
+        if self.udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        }
+    }
+}
 
 /// Runs the command line of the `upcase` binary.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let outcome = match cli.command {
@@ -73,7 +81,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("upcase: error: {error:#}");
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(exit::FAILED)
         }
     }
 }
@@ -92,7 +100,7 @@ fn init_logging() {
 
 /// Parses `--encoding`.
 fn parse_encoding(label: &str) -> Result<Encoding, String> {
-    label.parse().map_err(|e: crate::transform::UnknownEncoding| e.to_string())
+    label.parse().map_err(|e: upcase::transform::UnknownEncoding| e.to_string())
 }
 
 /// Parses a duration such as `1s`, `250ms` or `2m`.

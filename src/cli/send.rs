@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{parse_duration, parse_encoding, Target, EXIT_FAILED, EXIT_OK};
-use crate::client::{self, Options, UdpClient};
-use crate::transform::{self, Encoding};
+use super::{exit, parse_duration, parse_encoding, Target};
+use upcase::client::{self, Options, UdpClient};
+use upcase::transform::{self, Encoding};
 
 /// The lecture's prompt, word for word.
 const PROMPT: &str = "Input lowercase sentence:";
@@ -55,7 +55,7 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let mut exchange = Exchange::new(&args, options)?;
     if !args.text.is_empty() {
         exchange.request_and_print(args.text.join(" ").as_bytes())?;
-        return Ok(ExitCode::from(EXIT_OK));
+        return Ok(ExitCode::from(exit::OK));
     }
     let stdin = io::stdin();
     if args.interactive || stdin.is_terminal() {
@@ -80,7 +80,7 @@ pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::from(EXIT_OK))
+    Ok(ExitCode::from(exit::OK))
 }
 
 /// One request/reply at a time, over UDP or a fresh TCP connection per request (as the lecture's
@@ -162,7 +162,7 @@ fn prompt_loop(exchange: &mut Exchange, mut input: impl BufRead) -> anyhow::Resu
             eprintln!("upcase: error: {error:#}");
         }
     }
-    Ok(ExitCode::from(if failures == 0 { EXIT_OK } else { EXIT_FAILED }))
+    Ok(ExitCode::from(if failures == 0 { exit::OK } else { exit::FAILED }))
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{parse_duration, parse_encoding, EXIT_OK};
-use crate::server::rate_limit::RateLimit;
-use crate::server::{self, BindOptions, Config, Model, Server};
-use crate::transform::Encoding;
+use super::{exit, parse_duration, parse_encoding};
+use upcase::server::{self, BindOptions, Config, Model, RateLimit, Server};
+use upcase::transform::Encoding;
 
 /// Flags of `upcase serve`.
 #[derive(Debug, Args)]
@@ -153,10 +152,16 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         announce(&server)?;
         warn_if_reachable(&server, &config);
         tracing::info!(model = %config.model, encoding = %config.encoding, "ready");
-        tokio::spawn(stop_on_signals(server.stop_token(), config.grace));
+        let (stop, grace) = (server.stop_token(), config.grace);
+        tokio::spawn(async move {
+            match server::stop_on_signals(stop, grace).await {
+                Ok(()) => std::process::exit(exit::INTERRUPTED.into()),
+                Err(e) => tracing::warn!("cannot listen for signals ({e}); stop the server with SIGKILL"),
+            }
+        });
         let summary = server.wait().await;
         tracing::info!("stopped: {summary}");
-        Ok(ExitCode::from(EXIT_OK))
+        Ok(ExitCode::from(exit::OK))
     })
 }
 
@@ -194,32 +199,6 @@ fn warn_if_reachable(server: &Server, config: &Config) {
         config.max_connections,
         config.idle_timeout,
     );
-}
-
-/// First Ctrl-C or SIGTERM: graceful stop. Second: exit at once.
-async fn stop_on_signals(stop: tokio_util::sync::CancellationToken, grace: Duration) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        tracing::warn!("cannot listen for signals; stop the server with SIGKILL");
-        return;
-    };
-    for signals_seen in 1.. {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        if signals_seen == 1 {
-            tracing::info!(
-                "stopping: finishing open streams for up to {grace:?} (signal again to exit at once)"
-            );
-            stop.cancel();
-        } else {
-            tracing::warn!("second signal: exiting at once");
-            std::process::exit(130);
-        }
-    }
 }
 
 /// Each connection needs a file descriptor, and the usual soft limit (1,024) would cap the server

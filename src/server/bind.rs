@@ -8,7 +8,8 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{ServerError, Transport};
+use super::ServerError;
+use crate::net::Transport;
 
 /// The sockets a server serves: what [`bind`] returns and [`super::Server::start`] takes.
 #[derive(Debug, Default)]
@@ -74,7 +75,7 @@ pub fn bind(options: &BindOptions) -> Result<Sockets, ServerError> {
 }
 
 fn resolve(spec: &str) -> Result<Vec<SocketAddr>, ServerError> {
-    crate::net::resolve(spec).map_err(|reason| ServerError::Resolve { spec: spec.to_owned(), reason })
+    Ok(crate::net::resolve(spec)?)
 }
 
 fn bind_one(addr: SocketAddr, options: &BindOptions, sockets: &mut Sockets) -> Result<(), ServerError> {

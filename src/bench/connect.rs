@@ -12,8 +12,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use super::payload::Payload;
-use super::{tcp, udp, BenchError, Options, Pattern, Transport};
-use crate::net::RECEIVE_BUFFER;
+use super::{tcp, udp, BenchError, Options, Pattern};
+use crate::net::{NetError, Transport, RECEIVE_BUFFER};
 
 /// A flow's connection or socket, opened before the clock starts so that opening many does
 /// not eat into the run.
@@ -66,7 +66,7 @@ pub(crate) async fn probe_tcp(addrs: &[SocketAddr], timeout: Duration) -> Result
         match tcp::connect(addr, timeout).await {
             Ok(_) => return Ok(addr),
             Err(reason) => {
-                first_failure.get_or_insert(BenchError::Connect { addr, reason });
+                first_failure.get_or_insert(NetError::Connect { addr, reason }.into());
             }
         }
     }
@@ -113,14 +113,15 @@ pub(crate) async fn probe_udp(
     }
     match (silent, addrs.first()) {
         (Some(addr), _) => Ok(addr),
-        (None, Some(&addr)) => Err(BenchError::Unreachable { addr }),
+        (None, Some(&addr)) => Err(NetError::Unreachable { addr }.into()),
         (None, None) => Err(no_address(addrs)),
     }
 }
 
 fn no_address(addrs: &[SocketAddr]) -> BenchError {
-    BenchError::Resolve {
-        target: format!("{addrs:?}"),
+    NetError::Resolve {
+        spec: format!("{addrs:?}"),
         reason: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
     }
+    .into()
 }

@@ -1,51 +1,80 @@
-//! TCP, async: a Tokio task per connection on a few threads; upcase's default.
+//! The async model, upcase's default: a Tokio task per TCP connection and per UDP socket, on a
+//! few threads.
 //!
 //! An idle connection here costs a task and a socket, not a thread or a buffer: the read buffer
 //! and the reply buffer belong to the worker thread ([`WorkerBuffers`]) and are lent to whichever
 //! connection is ready. A connection owns memory of its own only while its client is slow to read
-//! a reply, and then at most one reply (3× a read chunk).
+//! a reply, and then at most one reply (3× a read chunk). In all, an idle connection costs about
+//! 930 bytes (measured by the resource tests, explained in docs/OPERATIONS.md): the task, Tokio's
+//! registration of the socket, and the [`Connection`] itself, kept small on purpose.
 //!
-//! An idle connection costs about 920 bytes of user-space memory in all (measured by
-//! `tests/faults.rs`, explained in docs/OPERATIONS.md): the task, Tokio's registration of the
-//! socket, and the [`Connection`] itself, kept small on purpose.
+//! Connections are admitted under the server's one connection limit right after `accept`; beyond
+//! it, a connection is closed at once, so a flood cannot grow memory without bound.
 //!
-//! Connections are counted in [`Context::async_connections`] right after `accept`; beyond the
-//! limit, a connection is closed at once, so a flood cannot grow memory without bound.
+//! The UDP task answers every datagram already queued before it waits again: a waiting receive
+//! costs a registration with the runtime (and, with the stop signal beside it, two more), an
+//! immediate one only the system call. It hands the thread back to the runtime every
+//! [`UDP_BATCH`] datagrams, so a flood cannot starve the TCP connections that share its worker.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, Read};
-use std::net::{Shutdown as Direction, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use socket2::SockRef;
 use tokio::io::Interest;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
-use super::stats::add;
-use super::tcp::{
-    accept_failed, closed_unserved, reject_over_limit, set_up_accepted, ConnectionGuard, Ending, Refused,
-};
-use super::{Context, ServerError, Transport};
+use super::connection::{accept_failed, admit, ConnectionGuard, Ending, Handle};
+use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::{stream, Config, Context, ServerError, Sockets};
+use crate::net::{Transport, RECEIVE_BUFFER};
 use crate::transform::Uppercaser;
 
-/// Hands a bound listener to the Tokio runtime.
-pub fn register(listener: std::net::TcpListener) -> Result<TcpListener, ServerError> {
-    let addr = listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    let runtime_error =
-        |reason| ServerError::Runtime { transport: Transport::Tcp, addr: addr.clone(), reason };
-    listener.set_nonblocking(true).map_err(runtime_error)?;
-    TcpListener::from_std(listener).map_err(runtime_error)
+/// Datagrams answered in a row before the UDP task yields to the runtime (and checks for a stop).
+const UDP_BATCH: usize = 64;
+
+/// Hands every socket to the runtime and spawns its task on `tracker`.
+pub(crate) fn start(
+    sockets: Sockets,
+    context: &Arc<Context>,
+    tracker: &TaskTracker,
+) -> Result<(), ServerError> {
+    for listener in sockets.tcp {
+        let listener = register(listener, Transport::Tcp, TcpListener::from_std)?;
+        tracker.spawn(accept_connections(listener, Arc::clone(context), tracker.clone()));
+    }
+    for socket in sockets.udp {
+        let socket = register(socket, Transport::Udp, UdpSocket::from_std)?;
+        tracker.spawn(answer_datagrams(socket, Arc::clone(context)));
+    }
+    Ok(())
+}
+
+/// Hands a bound socket to the Tokio runtime.
+fn register<S, T>(socket: S, transport: Transport, from_std: fn(S) -> io::Result<T>) -> Result<T, ServerError>
+where
+    S: std::os::fd::AsFd,
+{
+    let addr = SockRef::from(&socket)
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map_or_else(|| "?".to_owned(), |a| a.to_string());
+    let runtime_error = |reason| ServerError::Runtime { transport, addr: addr.clone(), reason };
+    SockRef::from(&socket).set_nonblocking(true).map_err(runtime_error)?;
+    from_std(socket).map_err(runtime_error)
 }
 
 /// Accepts connections until the server stops, spawning a [`Connection`] for each on `tracker`.
-pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTracker) {
+async fn accept_connections(listener: TcpListener, context: Arc<Context>, tracker: TaskTracker) {
     let limit = context.config.max_connections;
     let mut consecutive_errors = 0;
     loop {
@@ -66,24 +95,54 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
             }
         };
         consecutive_errors = 0;
-        let key = match context.async_connections.admit(None, limit) {
-            Ok(key) => key,
-            Err(Refused::OverLimit) => {
-                reject_over_limit(&context, peer, limit);
-                continue;
-            }
-            Err(Refused::Closing) => {
-                closed_unserved(&context);
-                continue;
-            }
-        };
-        if let Err(e) = set_up_accepted(&stream) {
-            // Only a socket that is already broken refuses; its first read will say so.
-            tracing::debug!("connection from {peer}: cannot set TCP_NODELAY: {e}");
-        }
+        let Some(key) = admit(&context, None, peer, limit) else { continue };
         let connection = Connection::new(stream, peer, key, Arc::clone(&context));
         let task = tracker.spawn(connection);
-        context.async_connections.attach(key, task.abort_handle());
+        context.connections.attach(key, Handle::Task(task.abort_handle()));
+    }
+}
+
+/// Answers datagrams on `socket` until the server stops.
+async fn answer_datagrams(socket: UdpSocket, context: Arc<Context>) {
+    let mut request = vec![0; RECEIVE_BUFFER];
+    let mut reply = Vec::new();
+    let local_port = socket.local_addr().map_or(0, |a| a.port());
+    let mut answered_in_a_row = 0;
+    while !context.shutdown.stop.is_cancelled() {
+        match socket.try_recv_from(&mut request) {
+            Ok((n, peer)) => {
+                if answer(request.get(..n).unwrap_or_default(), peer, local_port, &context, &mut reply) {
+                    let result = match socket.try_send_to(&reply, peer) {
+                        // The send buffer is full: wait for room rather than drop the reply.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.send_to(&reply, peer).await,
+                        result => result,
+                    };
+                    sent(&context, peer, result);
+                }
+                answered_in_a_row += 1;
+                if answered_in_a_row == UDP_BATCH {
+                    answered_in_a_row = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                answered_in_a_row = 0;
+                let ready = tokio::select! {
+                    biased;
+                    () = context.shutdown.stop.cancelled() => break,
+                    ready = socket.readable() => ready,
+                };
+                if let Err(e) = ready {
+                    failed(&context, format_args!("cannot wait for datagrams: {e}"));
+                    tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
+                }
+            }
+            Err(e) => {
+                failed(&context, format_args!("cannot receive: {e}"));
+                // An error that repeats at once (a broken socket) must not spin a core.
+                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
+            }
+        }
     }
 }
 
@@ -93,14 +152,14 @@ pub async fn run(listener: TcpListener, context: Arc<Context>, tracker: TaskTrac
 /// each wait's whole future (a readiness waiter, a fresh timer, the write state) in its state.
 /// Here waiting for the socket stores nothing (the waker lives in Tokio's registration), the one
 /// timer is reset in place, and the end of a shutdown aborts the task from
-/// [`Context::async_connections`] instead of each connection holding a cancellation future.
+/// the server's connection set instead of each connection holding a cancellation future.
 ///
 /// Tokio allocates a task in steps of 128 bytes, so the aim is to keep the task's future, this
 /// and Tokio's 8-byte wrapper for the tracker, within 152 bytes (a 256-byte task): hence the
 /// boxed timer and the boxed write state.
 #[derive(Debug)]
 struct Connection {
-    /// Counts it, and knows its key in [`Context::async_connections`].
+    /// Counts it, and releases its place in the connection set when it ends.
     guard: ConnectionGuard<Arc<Context>>,
     stream: TcpStream,
     uppercaser: Uppercaser,
@@ -111,12 +170,6 @@ struct Connection {
     /// Which limit `timer` stands for.
     timer_limit: Limit,
     end_of_life: Option<Instant>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.guard.context().async_connections.release(self.guard.key());
-    }
 }
 
 /// Where a connection is in its exchange.
@@ -180,7 +233,7 @@ impl Connection {
         }
     }
 
-    fn config(&self) -> &super::Config {
+    fn config(&self) -> &Config {
         &self.guard.context().config
     }
 
@@ -194,7 +247,7 @@ impl Connection {
 
     /// Runs the exchange as far as it can without waiting: reads, uppercases, writes back, until
     /// the socket or the client makes it wait (then the timer decides) or the exchange ends.
-    fn advance(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Ending>> {
+    fn advance(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Ending>> {
         loop {
             let waiting = match self.phase {
                 Phase::Reading => self.stream.poll_read_ready(cx),
@@ -214,8 +267,8 @@ impl Connection {
                 Phase::Reading => {
                     match read_and_answer(&self.stream, &mut self.uppercaser, self.guard.context())? {
                         // Woken without data after all: keep waiting, on the same deadline.
-                        Step::Nothing => continue,
-                        Step::Again => None,
+                        Step::NotReady => continue,
+                        Step::Answered => None,
                         Step::Unsent(bytes) => Some(Unsent { bytes, written: 0, then: AfterWrite::Read }),
                         Step::End(bytes) => Some(Unsent { bytes, written: 0, then: AfterWrite::Close }),
                     }
@@ -228,10 +281,7 @@ impl Connection {
                         continue;
                     }
                     if let AfterWrite::Close = unsent.then {
-                        let stats = &self.guard.context().stats;
-                        add(&stats.invalid_bytes, self.uppercaser.invalid_bytes());
-                        let closed = SockRef::from(&self.stream).shutdown(Direction::Write);
-                        return Poll::Ready(closed.map_err(Ending::from));
+                        return Poll::Ready(stream::half_close(&self.stream).map_err(Ending::from));
                     }
                     None
                 }
@@ -263,26 +313,23 @@ fn deadline(limit: Option<Duration>, own: Limit, end_of_life: Option<Instant>) -
 
 /// Without waiting: reads what is there, uppercases it in the worker's buffers and writes as much
 /// of the reply as the socket takes. Only what it does not take is copied out.
-fn read_and_answer(stream: &TcpStream, uppercaser: &mut Uppercaser, context: &Context) -> io::Result<Step> {
+fn read_and_answer(socket: &TcpStream, uppercaser: &mut Uppercaser, context: &Context) -> io::Result<Step> {
     WORKER_BUFFERS.with_borrow_mut(|buffers| {
         buffers.ensure_input(context.config.read_chunk);
-        buffers.output.clear();
-        let n = match read_draining(stream, &mut buffers.input) {
+        let n = match read_draining(socket, &mut buffers.input) {
             Ok(0) => {
-                uppercaser.finish(&mut buffers.output);
-                return Ok(Step::End(buffers.output.clone()));
+                stream::finish(uppercaser, &mut buffers.reply, context);
+                return Ok(Step::End(buffers.reply.clone()));
             }
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Nothing),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::NotReady),
             Err(e) => return Err(e),
         };
-        add(&context.stats.tcp_bytes_in, n as u64);
-        let input = buffers.input.get(..n).unwrap_or_default();
-        context.inject_fault(input);
-        uppercaser.push(input, &mut buffers.output);
-        let written = write_some(stream, &buffers.output, context)?;
-        let unsent = buffers.output.get(written..).unwrap_or_default();
-        Ok(if unsent.is_empty() { Step::Again } else { Step::Unsent(unsent.to_vec()) })
+        let chunk = buffers.input.get(..n).unwrap_or_default();
+        stream::answer_chunk(chunk, uppercaser, &mut buffers.reply, context);
+        let written = write_some(socket, &buffers.reply, context)?;
+        let unsent = buffers.reply.get(written..).unwrap_or_default();
+        Ok(if unsent.is_empty() { Step::Answered } else { Step::Unsent(unsent.to_vec()) })
     })
 }
 
@@ -313,23 +360,23 @@ fn read_draining(stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Writes what the socket takes of `bytes` without waiting.
-fn write_some(stream: &TcpStream, bytes: &[u8], context: &Context) -> io::Result<usize> {
+fn write_some(socket: &TcpStream, bytes: &[u8], context: &Context) -> io::Result<usize> {
     let mut written = 0;
     while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
-        match stream.try_write(rest) {
+        match socket.try_write(rest) {
             Ok(k) => written += k,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e),
         }
     }
-    add(&context.stats.tcp_bytes_out, written as u64);
+    stream::sent(context, written);
     Ok(written)
 }
 
 impl Future for Connection {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         // A panic here would be a bug; it ends this connection only, and is counted.
         let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| this.advance(cx))) {
@@ -345,10 +392,10 @@ impl Future for Connection {
 /// What one read step left to do.
 #[derive(Debug)]
 enum Step {
-    /// Nothing to read after all.
-    Nothing,
-    /// Nothing pending: wait for more input.
-    Again,
+    /// Woken, but nothing to read after all: keep waiting on the same deadline.
+    NotReady,
+    /// The chunk read was answered in full: wait for more input, with a fresh idle timeout.
+    Answered,
     /// Part of the reply the socket did not take yet.
     Unsent(Vec<u8>),
     /// The client finished; the last bytes of the reply (an unfinished character, if any).
@@ -359,7 +406,7 @@ enum Step {
 #[derive(Debug, Default)]
 struct WorkerBuffers {
     input: Vec<u8>,
-    output: Vec<u8>,
+    reply: Vec<u8>,
 }
 
 impl WorkerBuffers {
@@ -373,52 +420,6 @@ impl WorkerBuffers {
 thread_local! {
     static WORKER_BUFFERS: RefCell<WorkerBuffers> = RefCell::new(WorkerBuffers::default());
 }
+
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::{read_draining, Connection};
-    use std::task::{Context as TaskContext, Poll, Waker};
-    use std::time::Duration;
-    use tokio::io::AsyncWriteExt;
-
-    /// A short read marks the socket not ready without a second read; the next bytes to arrive
-    /// make it ready again. A read that fills the buffer leaves it ready: more may be waiting.
-    #[test]
-    fn a_short_read_waits_for_more_without_reading_again() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let (server, _) = listener.accept().await.unwrap();
-            let ready_now = |stream: &tokio::net::TcpStream| {
-                matches!(stream.poll_read_ready(&mut TaskContext::from_waker(Waker::noop())), Poll::Ready(_))
-            };
-            let patience = Duration::from_secs(10);
-            let mut buffer = [0; 8];
-
-            client.write_all(b"abc").await.unwrap();
-            tokio::time::timeout(patience, server.readable()).await.unwrap().unwrap();
-            assert_eq!(read_draining(&server, &mut buffer).unwrap(), 3);
-            assert_eq!(&buffer[..3], b"abc");
-            assert!(!ready_now(&server), "a short read must leave the socket waiting");
-
-            client.write_all(b"defghijklm").await.unwrap();
-            tokio::time::timeout(patience, server.readable()).await.unwrap().unwrap();
-            assert_eq!(read_draining(&server, &mut buffer).unwrap(), 8);
-            assert_eq!(&buffer, b"defghijk");
-            assert!(ready_now(&server), "a full buffer may have more behind it");
-            assert_eq!(read_draining(&server, &mut buffer).unwrap(), 2);
-            assert_eq!(&buffer[..2], b"lm");
-        });
-    }
-
-    /// Tokio allocates a task's cell in steps of 128 bytes; about 104 of them are its own header
-    /// and trailer, and the tracker wraps the future with 8 more. At most 152 bytes here keeps
-    /// each idle connection's task at 256 bytes; one byte more costs 128 bytes per connection.
-    #[test]
-    fn a_connection_fits_a_256_byte_task() {
-        let size = std::mem::size_of::<Connection>() + 8;
-        assert!(size <= 152, "connection future is {size} bytes");
-    }
-}
+mod tests;

@@ -1,16 +1,13 @@
-//! The probes beyond one message on one fresh connection: a slow client, the end of a connection
-//! after the client's half-close, several messages on one connection, and a latency summary.
-//! Each is bounded by a deadline of a few timeouts, whatever the server does.
+//! The TCP probes of one connection's life beyond a single message: a slow client, the end of a
+//! connection after the client's half-close, and several messages on one connection. Each is
+//! bounded by a deadline of a few timeouts, whatever the server does.
 
 use std::io::Write;
 use std::net::Shutdown;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::wire::{self, End, Reply};
+use super::wire::{self, ending, End, Reply};
 use super::{Ctx, Row, Status};
-
-/// Round trips timed by the latency probes.
-const SAMPLES: usize = 300;
 
 /// TCP: "hello, world" one byte at a time, 10 ms apart, then a half-close.
 pub(super) fn slow_client(ctx: &Ctx) -> Row {
@@ -85,7 +82,7 @@ fn judge_half_close(ctx: &Ctx, reply: &Reply) -> Row {
         _ if reply.bytes.is_empty() => Row::new(
             name,
             Status::Fail,
-            format!("no reply after the client's half-close: {}", super::tcp::ending(reply, ctx)),
+            format!("no reply after the client's half-close: {}", ending(reply, ctx)),
             "A half-close ends the message, not the connection: send the reply, then close.",
         ),
         _ => Row::new(
@@ -94,7 +91,7 @@ fn judge_half_close(ctx: &Ctx, reply: &Reply) -> Row {
             format!(
                 "after the client's half-close, {:?} instead of the whole reply, {}",
                 String::from_utf8_lossy(&reply.bytes),
-                super::tcp::ending(reply, ctx)
+                ending(reply, ctx)
             ),
             "A half-close ends the message, not the connection: send the whole reply, then close.",
         ),
@@ -130,61 +127,10 @@ pub(super) fn persistent(ctx: &Ctx) -> Row {
     }
 }
 
-/// Percentiles of the durations, in microseconds, as "p50 X µs, p99 Y µs".
-fn percentiles(mut samples: Vec<Duration>) -> String {
-    samples.sort_unstable();
-    let at = |q: usize| samples.get((samples.len() * q / 100).min(samples.len().saturating_sub(1)));
-    let us = |d: Option<&Duration>| d.map_or(0, Duration::as_micros);
-    format!("p50 {} µs, p99 {} µs over {} round trips", us(at(50)), us(at(99)), samples.len())
-}
-
-/// Times up to [`SAMPLES`] round trips of `one` for at most five timeouts (or what is left of
-/// the budget); info, or a fail when one went unanswered.
-fn latency(ctx: &Ctx, mut one: impl FnMut() -> bool) -> Row {
-    let name = "latency";
-    let deadline = ctx.until(ctx.timeout * 5);
-    let mut samples = Vec::with_capacity(SAMPLES);
-    while samples.len() < SAMPLES && Instant::now() < deadline {
-        let start = Instant::now();
-        if !one() {
-            // Cut short by the check's budget: what was measured stands.
-            if ctx.spent() {
-                break;
-            }
-            return Row::new(
-                name,
-                Status::Fail,
-                format!("round trip {} of {SAMPLES} went unanswered", samples.len() + 1),
-                "Answer every request, however many came before.",
-            );
-        }
-        samples.push(start.elapsed());
-    }
-    Row::new(name, Status::Info, percentiles(samples), "")
-}
-
-/// TCP: a new connection per round trip, as the lecture's client does.
-pub(super) fn tcp_latency(ctx: &Ctx) -> Row {
-    let want = &ctx.hello_reply;
-    latency(ctx, || {
-        wire::tcp_exchange(ctx, &ctx.hello, true, Some(want.len())).is_ok_and(|r| r.bytes == *want)
-    })
-}
-
-/// UDP: one socket, a datagram per round trip.
-pub(super) fn udp_latency(ctx: &Ctx) -> Row {
-    match wire::udp_socket(ctx) {
-        Ok(socket) => latency(ctx, || {
-            socket.send(&ctx.hello).is_ok()
-                && matches!(wire::udp_recv(&socket), Ok(Some(reply)) if reply == ctx.hello_reply)
-        }),
-        Err(e) => Row::new("latency", Status::Skip, format!("cannot open a socket: {e}"), ""),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn reply(bytes: &[u8], end: End) -> Reply {
         Reply { bytes: bytes.to_vec(), end }

@@ -1,4 +1,5 @@
-//! What every UDP model shares: the rule for answering one datagram, and the blocking loop.
+//! The rule for answering one datagram, the same in every model; each model only receives and
+//! sends.
 //!
 //! One datagram is one request; its reply is its uppercase, sent back to the sender from the
 //! port it came to. A datagram is read whole into a buffer larger than any UDP payload, so it is
@@ -15,12 +16,11 @@
 //! counted, logged at most once a second, and the loop reads the next datagram.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 use super::stats::add;
-use super::tcp::STOP_POLL;
 use super::Context;
-use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD, RECEIVE_BUFFER};
+use crate::net::{MAX_IPV4_PAYLOAD, MAX_IPV6_PAYLOAD};
 
 /// How long a loop pauses after a failed receive.
 pub(crate) const RECEIVE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
@@ -135,30 +135,4 @@ fn log_drop(context: &Context, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
 fn max_payload(context: &Context, peer: SocketAddr) -> usize {
     let family = if peer.is_ipv4() { MAX_IPV4_PAYLOAD } else { MAX_IPV6_PAYLOAD };
     context.config.max_datagram.min(family)
-}
-
-/// Answers datagrams on `socket` until the server stops (iterative model, and each thread of
-/// the threaded model).
-pub(crate) fn serve_blocking(socket: &UdpSocket, context: &Context) {
-    if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
-        tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
-    }
-    let mut request = vec![0; RECEIVE_BUFFER];
-    let mut reply = Vec::new();
-    let local_port = socket.local_addr().map_or(0, |a| a.port());
-    while !context.shutdown.stop.is_cancelled() {
-        match socket.recv_from(&mut request) {
-            Ok((n, peer)) => {
-                if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
-                    sent(context, peer, socket.send_to(&reply, peer));
-                }
-            }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(e) => {
-                failed(context, format_args!("cannot receive: {e}"));
-                // An error that repeats at once (a broken socket) must not spin a core.
-                std::thread::sleep(RECEIVE_ERROR_PAUSE);
-            }
-        }
-    }
 }

@@ -1,0 +1,14 @@
+//! Every exit status `upcase` uses, in one place, so that scripts can rely on them; docs/ lists
+//! them per subcommand.
+
+/// The command did what it was asked: served until stopped, got every reply, nothing failed.
+pub(super) const OK: u8 = 0;
+/// The command ran and found a failure: no reply, a refused connection, a wrong reply in a
+/// bench, a failed row on a check card, a server that could not bind.
+pub(super) const FAILED: u8 = 1;
+/// The command could not run at all: bad flags (clap's own usage errors also exit 2), or
+/// nothing to measure or grade at the address.
+pub(super) const CANNOT_RUN: u8 = 2;
+/// `serve`: a second Ctrl-C or SIGTERM during the grace period ended it at once (128 + SIGINT,
+/// as shells report an interrupted program).
+pub(super) const INTERRUPTED: u8 = 130;

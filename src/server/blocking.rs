@@ -1,0 +1,197 @@
+//! The blocking I/O of the iterative and threaded models: an accept loop, one TCP connection
+//! served to its end on the calling thread with socket timeouts, and the UDP receive loop.
+//!
+//! A blocked call cannot see a stop, so every wait here is bounded: `accept` and `recv_from` wake
+//! every [`STOP_POLL`], and a connection's socket timeouts are set before each call to the nearest
+//! of its limits, so a blocked call can tell which limit it hit. Nothing here may end a loop on
+//! an error that belongs to one connection, one `accept` or one datagram.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use super::connection::{accept_failed, ConnectionGuard, Ending};
+use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::shutdown::STOP_POLL;
+use super::{stream, Context};
+use crate::net::{is_timeout, RECEIVE_BUFFER};
+
+/// Hands each connection accepted on `listener` to `serve`, until the server stops. Never ends
+/// on an accept error: it backs off and tries again.
+pub(crate) fn accept_loop(
+    listener: &TcpListener,
+    context: &Context,
+    mut serve: impl FnMut(TcpStream, SocketAddr),
+) {
+    // Linux applies SO_RCVTIMEO to accept(), so the loop wakes to notice a stop.
+    if let Err(e) = SockRef::from(listener).set_read_timeout(Some(STOP_POLL)) {
+        tracing::warn!("cannot set a timeout on the listener, so stopping may hang: {e}");
+    }
+    let mut consecutive_errors = 0;
+    while !context.shutdown.stop.is_cancelled() {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                consecutive_errors = 0;
+                serve(stream, peer);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                consecutive_errors += 1;
+                std::thread::sleep(accept_failed(context, &e, consecutive_errors));
+            }
+        }
+    }
+}
+
+/// A serving thread's buffers, reused from one connection to the next.
+#[derive(Debug)]
+pub(crate) struct Buffers {
+    input: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Buffers {
+    pub(crate) fn new(read_chunk: usize) -> Self {
+        Self { input: vec![0; read_chunk.max(1)], reply: Vec::new() }
+    }
+}
+
+/// Serves the connection admitted as `key` to its end on the calling thread. A panic while
+/// serving ends this connection only, and is counted.
+pub(crate) fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    key: u64,
+    context: &Context,
+    buffers: &mut Buffers,
+) {
+    let mut guard = ConnectionGuard::new(context, key, &stream, peer);
+    let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers));
+    let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
+    guard.finished(&outcome);
+}
+
+/// One connection served on the calling thread, with its timeouts.
+///
+/// Socket timeouts (SO_RCVTIMEO, SO_SNDTIMEO) are set before each call to the lower of the
+/// idle or write timeout and what is left of the connection's maximum lifetime. They enforce
+/// limits, so a socket that refuses one ends the connection (see `connection::ready` for the
+/// policy).
+struct Exchange<'a> {
+    stream: TcpStream,
+    context: &'a Context,
+    deadline: Option<Instant>,
+}
+
+impl<'a> Exchange<'a> {
+    fn new(stream: TcpStream, context: &'a Context) -> Self {
+        let deadline = context.config.max_connection_time.map(|limit| Instant::now() + limit);
+        Self { stream, context, deadline }
+    }
+
+    fn run(mut self, buffers: &mut Buffers) -> Result<(), Ending> {
+        let mut uppercaser = self.context.uppercaser();
+        loop {
+            let timeout = self.limit(self.context.config.idle_timeout)?;
+            self.stream.set_read_timeout(timeout)?;
+            let n = match self.stream.read(&mut buffers.input) {
+                // `close_all` shuts the socket down, which a blocked read sees as end of stream.
+                Ok(0) if self.context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::Idle)),
+                Err(e) => return Err(self.closed_or(e)),
+            };
+            let chunk = buffers.input.get(..n).unwrap_or_default();
+            stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
+            self.write(&buffers.reply)?;
+        }
+        stream::finish(&mut uppercaser, &mut buffers.reply, self.context);
+        self.write(&buffers.reply)?;
+        Ok(stream::half_close(&self.stream)?)
+    }
+
+    /// Writes all of `bytes` within the write timeout. SO_SNDTIMEO bounds each `send` call, not
+    /// the reply, so it is set again before each call to what is left of one deadline; a client
+    /// that takes a little at a time cannot stretch the timeout.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Ending> {
+        let deadline = Instant::now() + self.context.config.write_timeout;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out(Ending::ReplyNotRead));
+            }
+            let timeout = self.limit(Some(left))?;
+            self.stream.set_write_timeout(timeout)?;
+            match self.stream.write(rest) {
+                Ok(0) => return Err(Ending::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    stream::sent(self.context, n);
+                    rest = rest.get(n..).unwrap_or_default();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::ReplyNotRead)),
+                Err(e) => return Err(self.closed_or(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The lower of `own` and the time left to live; fails once no time is left.
+    fn limit(&self, own: Option<Duration>) -> Result<Option<Duration>, Ending> {
+        let Some(deadline) = self.deadline else { return Ok(own) };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Ending::Lifetime);
+        }
+        Ok(Some(own.map_or(left, |own| own.min(left))))
+    }
+
+    /// Which limit a timed-out call hit: the lifetime if it is over, else `own`.
+    fn timed_out(&self, own: Ending) -> Ending {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Ending::Lifetime,
+            _ => own,
+        }
+    }
+
+    /// An I/O error, unless it is the server itself closing the socket at the end of a shutdown.
+    fn closed_or(&self, error: io::Error) -> Ending {
+        if self.context.shutdown.force.is_cancelled() {
+            Ending::Shutdown
+        } else {
+            Ending::Io(error)
+        }
+    }
+}
+
+/// Answers datagrams on `socket` until the server stops: the whole of the iterative UDP server,
+/// and each thread of the threaded one.
+pub(crate) fn answer_datagrams(socket: &UdpSocket, context: &Context) {
+    if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
+        tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
+    }
+    let mut request = vec![0; RECEIVE_BUFFER];
+    let mut reply = Vec::new();
+    let local_port = socket.local_addr().map_or(0, |a| a.port());
+    while !context.shutdown.stop.is_cancelled() {
+        match socket.recv_from(&mut request) {
+            Ok((n, peer)) => {
+                if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
+                    sent(context, peer, socket.send_to(&reply, peer));
+                }
+            }
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => {
+                failed(context, format_args!("cannot receive: {e}"));
+                // An error that repeats at once (a broken socket) must not spin a core.
+                std::thread::sleep(RECEIVE_ERROR_PAUSE);
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Everything that shapes how a server behaves: the concurrency model and every limit, each with
+//! its one default (which `upcase serve --help` shows). No limit is buried in a loop.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::RateLimit;
+use crate::transform::Encoding;
+
+/// How a server handles many clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// One client at a time: while a TCP connection is open, others wait.
+    Iterative,
+    /// TCP: a thread per connection, up to [`Config::max_threads`]. UDP: [`Config::udp_threads`]
+    /// threads reading one socket.
+    Threaded,
+    /// Tokio tasks on a few threads; scales to tens of thousands of connections.
+    #[default]
+    Async,
+}
+
+impl Model {
+    /// Every model, in the order the lecture introduces them.
+    pub const ALL: [Self; 3] = [Self::Iterative, Self::Threaded, Self::Async];
+
+    /// The name used on the command line and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Iterative => "iterative",
+            Self::Threaded => "threaded",
+            Self::Async => "async",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything that shapes how the server behaves; every limit is here, none is buried in a loop.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The concurrency model.
+    pub model: Model,
+    /// How request bytes are read as text.
+    pub encoding: Encoding,
+    /// Most TCP connections open at once; beyond it a new connection is closed at once.
+    pub max_connections: usize,
+    /// The threaded model's own cap on connection threads (the lower of the two applies).
+    pub max_threads: usize,
+    /// Threads reading the UDP socket in the threaded model.
+    pub udp_threads: usize,
+    /// A TCP connection that sends nothing for this long is closed. `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A TCP client that does not read its reply for this long is dropped.
+    pub write_timeout: Duration,
+    /// A TCP connection open this long is closed, however active. `None`: no limit. Bounds what a
+    /// slow client (one byte every few seconds, never idle long enough) can hold.
+    pub max_connection_time: Option<Duration>,
+    /// After a stop, how long open TCP streams may take to finish before they are closed.
+    pub grace: Duration,
+    /// Largest UDP request answered and largest reply sent, in bytes.
+    pub max_datagram: usize,
+    /// Bytes read from a TCP connection at a time; the transform's output is at most 3× this.
+    pub read_chunk: usize,
+    /// Answer UDP datagrams from source ports below 1024. Off by default: those are system
+    /// services (echo on 7, chargen on 19), and answering them lets a spoofed datagram start an
+    /// endless loop between two servers. Datagrams from the server's own port are never answered.
+    pub udp_allow_low_ports: bool,
+    /// Budget of UDP reply bytes per source address. `None`: unlimited.
+    pub udp_rate: Option<RateLimit>,
+    /// Apply `udp_rate` to loopback clients too (by default only to others, so local
+    /// benchmarks are not throttled).
+    pub udp_rate_loopback: bool,
+    /// Test-only fault injection: panic while handling any read or datagram that contains these
+    /// bytes, to prove a panic in one handler does not take down the server. Always `None` in
+    /// the binary.
+    #[doc(hidden)]
+    pub panic_on: Option<Vec<u8>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            model: Model::default(),
+            encoding: Encoding::default(),
+            max_connections: 10_000,
+            max_threads: 4_096,
+            udp_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            idle_timeout: Some(Duration::from_secs(60)),
+            write_timeout: Duration::from_secs(30),
+            max_connection_time: None,
+            grace: Duration::from_secs(5),
+            max_datagram: crate::net::MAX_IPV4_PAYLOAD,
+            read_chunk: 64 * 1024,
+            udp_allow_low_ports: false,
+            udp_rate: Some(RateLimit::default()),
+            udp_rate_loopback: false,
+            panic_on: None,
+        }
+    }
+}
