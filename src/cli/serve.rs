@@ -28,7 +28,7 @@ pub(super) struct ServeArgs {
     tcp: bool,
 
     /// Concurrency model: iterative (one client at a time, the lecture's first servers), threaded
-    /// (a thread per TCP connection; a thread pool for UDP), or async (tasks on a few threads).
+    /// (a thread per TCP connection; a thread pool for UDP), or async (an event loop per core).
     #[arg(long, default_value = "async", value_parser = parse_model)]
     model: Model,
 
@@ -46,8 +46,8 @@ pub(super) struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = Config::default().max_threads)]
     max_threads: usize,
 
-    /// Worker threads of the async runtime, and UDP threads of the threaded model
-    /// [default: number of cores].
+    /// Async model: event loops, each a thread with its own sockets and connections. Threaded
+    /// model: threads reading each UDP socket [default: number of cores].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
 
@@ -75,7 +75,7 @@ pub(super) struct ServeArgs {
 
     /// TCP listen backlog: connections the kernel completes before the server accepts them
     /// (capped by net.core.somaxconn).
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = server::bind::DEFAULT_BACKLOG)]
     backlog: i32,
 
     /// Answer UDP datagrams from source ports below 1024 (ignored by default: answering echo or
@@ -112,7 +112,7 @@ impl ServeArgs {
             encoding: self.encoding,
             max_connections: self.max_connections,
             max_threads: self.max_threads,
-            udp_threads: self.workers.unwrap_or(defaults.udp_threads),
+            workers: self.workers.unwrap_or(defaults.workers),
             idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
             write_timeout: self.write_timeout,
             max_connection_time: Some(self.max_connection_time).filter(|d| !d.is_zero()),
@@ -141,24 +141,28 @@ impl ServeArgs {
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     raise_open_file_limit();
     let config = args.config();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.workers {
-        runtime.worker_threads(workers.max(1));
-    }
-    let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
+    // Only signals and the shutdown sequence run here: the models have threads of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime that supervises the server")?;
     runtime.block_on(async {
         let sockets = server::bind(&args.bind_options())?;
         let server = Server::start(sockets, config.clone())?;
+        let signals = server::Signals::install();
         announce(&server)?;
         warn_if_reachable(&server, &config);
         tracing::info!(model = %config.model, encoding = %config.encoding, "ready");
-        let (stop, grace) = (server.stop_token(), config.grace);
-        tokio::spawn(async move {
-            match server::stop_on_signals(stop, grace).await {
-                Ok(()) => std::process::exit(exit::INTERRUPTED.into()),
-                Err(e) => tracing::warn!("cannot listen for signals ({e}); stop the server with SIGKILL"),
+        match signals {
+            Ok(signals) => {
+                let (stop, grace) = (server.stop_token(), config.grace);
+                tokio::spawn(async move {
+                    signals.stop_on_second(stop, grace).await;
+                    std::process::exit(exit::INTERRUPTED.into());
+                });
             }
-        });
+            Err(e) => tracing::warn!("cannot listen for signals ({e}); stop the server with SIGKILL"),
+        }
         let summary = server.wait().await;
         tracing::info!("stopped: {summary}");
         Ok(ExitCode::from(exit::OK))

@@ -1,425 +1,366 @@
-//! The async model, upcase's default: a Tokio task per TCP connection and per UDP socket, on a
-//! few threads.
+//! The async model, upcase's default: one event loop per core, each owning its sockets and its
+//! connections (`--model async`, `--workers N`).
 //!
-//! An idle connection here costs a task and a socket, not a thread or a buffer: the read buffer
-//! and the reply buffer belong to the worker thread ([`WorkerBuffers`]) and are lent to whichever
-//! connection is ready. A connection owns memory of its own only while its client is slow to read
-//! a reply, and then at most one reply (3× a read chunk). In all, an idle connection costs about
-//! 930 bytes (measured by the resource tests, explained in docs/OPERATIONS.md): the task, Tokio's
-//! registration of the socket, and the [`Connection`] itself, kept small on purpose.
+//! Each worker is an OS thread with its own epoll instance (through `mio`), its own UDP socket and
+//! TCP listener on every address (an SO_REUSEPORT group, so the kernel spreads clients over the
+//! workers: see `bind::join`), and its own connections in a slab. Nothing moves between threads
+//! and no worker ever wakes another: a request is read, uppercased and answered by the thread the
+//! kernel woke for it. Workers are woken from outside only to stop.
 //!
-//! Connections are admitted under the server's one connection limit right after `accept`; beyond
-//! it, a connection is closed at once, so a flood cannot grow memory without bound.
+//! Why not Tokio here: its tasks and socket registrations cost allocations and atomic reference
+//! counts per connection, and its work-stealing scheduler wakes threads across cores, which
+//! measured as the most expensive UDP server upcase shipped (docs/BENCHMARKS.md). A connection
+//! here is a slab entry (`exchange::Exchange`, about 150 bytes, reused) and its socket: no
+//! allocation, no timer, no system call beyond its own I/O and one `epoll_ctl`.
 //!
-//! The UDP task answers every datagram already queued before it waits again: a waiting receive
-//! costs a registration with the runtime (and, with the stop signal beside it, two more), an
-//! immediate one only the system call. It hands the thread back to the runtime every
-//! [`UDP_BATCH`] datagrams, so a flood cannot starve the TCP connections that share its worker.
+//! One turn of a worker: wait for events (or the next deadline check), then accept new
+//! connections, answer queued datagrams and advance each ready connection, each within a budget
+//! so that none starves the others; every so often, close connections past their deadline.
+//! A panic while serving one connection ends that connection only.
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::io::{self, Read};
+mod exchange;
+#[cfg(test)]
+mod tests;
+
+use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use socket2::SockRef;
-use tokio::io::Interest;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::time::{Instant, Sleep};
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
 use tokio_util::task::TaskTracker;
 
-use super::connection::{accept_failed, admit, ConnectionGuard, Ending, Handle};
+use self::exchange::{deadline_tick, Buffers, Exchange, Progress};
+use super::bind::join;
+use super::connection::{accept_failed, admit, ended, opened, Ending};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
-use super::{stream, Config, Context, ServerError, Sockets};
+use super::{Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
-use crate::transform::Uppercaser;
 
-/// Datagrams answered in a row before the UDP task yields to the runtime (and checks for a stop).
-const UDP_BATCH: usize = 64;
+/// Connections accepted, or datagrams answered, on one socket in one turn before the worker
+/// moves on: a flood on one socket cannot starve the rest.
+const BATCH: usize = 64;
+/// The waker's token; listeners and UDP sockets count up from 0, connections from [`CONNECTIONS`].
+const WAKE: Token = Token(usize::MAX);
+const CONNECTIONS: usize = 1 << 20;
 
-/// Hands every socket to the runtime and spawns its task on `tracker`.
+/// Starts [`super::Config::workers`] workers on `sockets`, each a thread tracked by `tracker`.
+/// Every worker's sockets are bound before this returns, so clients are spread from the first.
 pub(crate) fn start(
     sockets: Sockets,
     context: &Arc<Context>,
     tracker: &TaskTracker,
 ) -> Result<(), ServerError> {
-    for listener in sockets.tcp {
-        let listener = register(listener, Transport::Tcp, TcpListener::from_std)?;
-        tracker.spawn(accept_connections(listener, Arc::clone(context), tracker.clone()));
+    let failed = |index| move |reason| ServerError::Worker { index, reason };
+    // Workers after the first join the port groups the given sockets founded.
+    let mut own_sockets = Vec::new();
+    for index in 1..context.config.workers.max(1) {
+        let tcp = sockets.tcp.iter().map(|l| join(l, Transport::Tcp, sockets.backlog));
+        let udp = sockets.udp.iter().map(|s| join(s, Transport::Udp, sockets.backlog));
+        own_sockets.push((
+            tcp.collect::<io::Result<_>>().map_err(failed(index))?,
+            udp.collect::<io::Result<_>>().map_err(failed(index))?,
+        ));
     }
-    for socket in sockets.udp {
-        let socket = register(socket, Transport::Udp, UdpSocket::from_std)?;
-        tracker.spawn(answer_datagrams(socket, Arc::clone(context)));
+    let founders = (
+        sockets.tcp.into_iter().map(Into::into).collect(),
+        sockets.udp.into_iter().map(Into::into).collect(),
+    );
+    let mut wakers = Vec::new();
+    let mut workers = Vec::new();
+    for (index, (tcp, udp)) in std::iter::once(founders).chain(own_sockets).enumerate() {
+        let (worker, waker) = Worker::new(index, Arc::clone(context), tcp, udp).map_err(failed(index))?;
+        workers.push(worker);
+        wakers.push(waker);
+    }
+    context.set_wakers(wakers);
+    for worker in workers {
+        let token = tracker.token();
+        let index = worker.index;
+        let spawned = std::thread::Builder::new().name(format!("upcase-worker-{index}")).spawn(move || {
+            let _token = token;
+            worker.run();
+        });
+        spawned.map_err(failed(index))?;
     }
     Ok(())
 }
 
-/// Hands a bound socket to the Tokio runtime.
-fn register<S, T>(socket: S, transport: Transport, from_std: fn(S) -> io::Result<T>) -> Result<T, ServerError>
-where
-    S: std::os::fd::AsFd,
-{
-    let addr = SockRef::from(&socket)
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .map_or_else(|| "?".to_owned(), |a| a.to_string());
-    let runtime_error = |reason| ServerError::Runtime { transport, addr: addr.clone(), reason };
-    SockRef::from(&socket).set_nonblocking(true).map_err(runtime_error)?;
-    from_std(socket).map_err(runtime_error)
+/// A listener or a UDP socket of one worker.
+#[derive(Debug)]
+enum Source {
+    Listener(TcpListener),
+    Datagrams {
+        socket: UdpSocket,
+        local_port: u16,
+        request: Vec<u8>,
+        reply: Vec<u8>,
+        pending: Option<SocketAddr>,
+    },
 }
 
-/// Accepts connections until the server stops, spawning a [`Connection`] for each on `tracker`.
-async fn accept_connections(listener: TcpListener, context: Arc<Context>, tracker: TaskTracker) {
-    let limit = context.config.max_connections;
-    let mut consecutive_errors = 0;
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            () = context.shutdown.stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
+/// One event loop: its sockets, its connections, and what it must come back to.
+#[derive(Debug)]
+struct Worker {
+    index: usize,
+    context: Arc<Context>,
+    poll: Poll,
+    /// Listeners and UDP sockets, by token; `None` once closed at a stop.
+    sources: Vec<Option<Source>>,
+    connections: Slab<Exchange>,
+    buffers: Buffers,
+    /// Tokens with more to do than one turn allowed: served again before the next wait.
+    again: Vec<Token>,
+    /// Tokens to serve again at an instant (a source pausing after an error).
+    later: Vec<(Instant, Token)>,
+    /// How often deadlines are checked, and when next.
+    tick: Duration,
+    next_check: Instant,
+    stopped: bool,
+    /// Failed `accept` calls in a row, for the back-off.
+    accept_errors: u32,
+}
+
+impl Worker {
+    /// A worker serving `tcp` and `udp`, and the waker that interrupts its wait.
+    fn new(
+        index: usize,
+        context: Arc<Context>,
+        tcp: Vec<socket2::Socket>,
+        udp: Vec<socket2::Socket>,
+    ) -> io::Result<(Self, Waker)> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        let mut sources = Vec::new();
+        for socket in tcp {
+            socket.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(socket.into());
+            poll.registry().register(&mut listener, Token(sources.len()), Interest::READABLE)?;
+            sources.push(Some(Source::Listener(listener)));
+        }
+        for socket in udp {
+            socket.set_nonblocking(true)?;
+            let mut socket = UdpSocket::from_std(socket.into());
+            poll.registry().register(
+                &mut socket,
+                Token(sources.len()),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            let local_port = socket.local_addr().map_or(0, |a| a.port());
+            let (request, reply, pending) = (vec![0; RECEIVE_BUFFER], Vec::new(), None);
+            sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending }));
+        }
+        let tick = deadline_tick(&context.config);
+        let buffers = Buffers::new(context.config.read_chunk);
+        let worker = Self {
+            index,
+            poll,
+            sources,
+            connections: Slab::new(),
+            buffers,
+            again: Vec::new(),
+            later: Vec::new(),
+            tick,
+            next_check: Instant::now() + tick,
+            stopped: false,
+            accept_errors: 0,
+            context,
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                consecutive_errors += 1;
-                let pause = accept_failed(&context, &e, consecutive_errors);
-                tokio::select! {
-                    () = context.shutdown.stop.cancelled() => break,
-                    () = tokio::time::sleep(pause) => continue,
-                }
-            }
-        };
-        consecutive_errors = 0;
-        let Some(key) = admit(&context, None, peer, limit) else { continue };
-        let connection = Connection::new(stream, peer, key, Arc::clone(&context));
-        let task = tracker.spawn(connection);
-        context.connections.attach(key, Handle::Task(task.abort_handle()));
-    }
-}
-
-/// Answers datagrams on `socket` until the server stops.
-async fn answer_datagrams(socket: UdpSocket, context: Arc<Context>) {
-    let mut request = vec![0; RECEIVE_BUFFER];
-    let mut reply = Vec::new();
-    let local_port = socket.local_addr().map_or(0, |a| a.port());
-    let mut answered_in_a_row = 0;
-    while !context.shutdown.stop.is_cancelled() {
-        match socket.try_recv_from(&mut request) {
-            Ok((n, peer)) => {
-                if answer(request.get(..n).unwrap_or_default(), peer, local_port, &context, &mut reply) {
-                    let result = match socket.try_send_to(&reply, peer) {
-                        // The send buffer is full: wait for room rather than drop the reply.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.send_to(&reply, peer).await,
-                        result => result,
-                    };
-                    sent(&context, peer, result);
-                }
-                answered_in_a_row += 1;
-                if answered_in_a_row == UDP_BATCH {
-                    answered_in_a_row = 0;
-                    tokio::task::yield_now().await;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                answered_in_a_row = 0;
-                let ready = tokio::select! {
-                    biased;
-                    () = context.shutdown.stop.cancelled() => break,
-                    ready = socket.readable() => ready,
-                };
-                if let Err(e) = ready {
-                    failed(&context, format_args!("cannot wait for datagrams: {e}"));
-                    tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
-                }
-            }
-            Err(e) => {
-                failed(&context, format_args!("cannot receive: {e}"));
-                // An error that repeats at once (a broken socket) must not spin a core.
-                tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
-            }
-        }
-    }
-}
-
-/// One client connection, written as a hand-made future rather than an `async fn`.
-///
-/// Every byte of it is multiplied by the number of open connections, and an `async fn` keeps
-/// each wait's whole future (a readiness waiter, a fresh timer, the write state) in its state.
-/// Here waiting for the socket stores nothing (the waker lives in Tokio's registration), the one
-/// timer is reset in place, and the end of a shutdown aborts the task from
-/// the server's connection set instead of each connection holding a cancellation future.
-///
-/// Tokio allocates a task in steps of 128 bytes, so the aim is to keep the task's future, this
-/// and Tokio's 8-byte wrapper for the tracker, within 152 bytes (a 256-byte task): hence the
-/// boxed timer and the boxed write state.
-#[derive(Debug)]
-struct Connection {
-    /// Counts it, and releases its place in the connection set when it ends.
-    guard: ConnectionGuard<Arc<Context>>,
-    stream: TcpStream,
-    uppercaser: Uppercaser,
-    phase: Phase,
-    /// The deadline of the current wait: the idle timeout while reading, the write timeout while
-    /// a reply waits for the client, either cut short by the end of the connection's lifetime.
-    timer: Pin<Box<Sleep>>,
-    /// Which limit `timer` stands for.
-    timer_limit: Limit,
-    end_of_life: Option<Instant>,
-}
-
-/// Where a connection is in its exchange.
-#[derive(Debug)]
-enum Phase {
-    /// Waiting for the client to send.
-    Reading,
-    /// Part of a reply the socket did not take at once, waiting for the client to read it.
-    /// Boxed: it is rare, and its size would otherwise be every idle connection's.
-    Writing(Box<Unsent>),
-}
-
-/// A reply, or its end, that the socket did not take at once.
-#[derive(Debug)]
-struct Unsent {
-    bytes: Vec<u8>,
-    written: usize,
-    then: AfterWrite,
-}
-
-/// The limit a connection's timer stands for.
-#[derive(Debug, Clone, Copy)]
-enum Limit {
-    Idle,
-    ReplyNotRead,
-    Lifetime,
-}
-
-impl From<Limit> for Ending {
-    fn from(limit: Limit) -> Self {
-        match limit {
-            Limit::Idle => Self::Idle,
-            Limit::ReplyNotRead => Self::ReplyNotRead,
-            Limit::Lifetime => Self::Lifetime,
-        }
-    }
-}
-
-/// What follows a [`Phase::Writing`].
-#[derive(Debug, Clone, Copy)]
-enum AfterWrite {
-    /// More of the stream: read again.
-    Read,
-    /// That was the last of the reply: shut down the server's side.
-    Close,
-}
-
-impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, key: u64, context: Arc<Context>) -> Self {
-        let config = &context.config;
-        let end_of_life = config.max_connection_time.map(|limit| Instant::now() + limit);
-        let (deadline, timer_limit) = deadline(config.idle_timeout, Limit::Idle, end_of_life);
-        Self {
-            uppercaser: context.uppercaser(),
-            guard: ConnectionGuard::new(context, key, &stream, peer),
-            stream,
-            phase: Phase::Reading,
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
-            timer_limit,
-            end_of_life,
-        }
+        Ok((worker, waker))
     }
 
-    fn config(&self) -> &Config {
-        &self.guard.context().config
-    }
-
-    /// Sets the timer for the next wait. A later deadline costs Tokio no work until the timer
-    /// fires, so resetting it on every read is cheap.
-    fn start_timer(&mut self, limit: Option<Duration>, own: Limit) {
-        let (at, limit) = deadline(limit, own, self.end_of_life);
-        self.timer.as_mut().reset(at);
-        self.timer_limit = limit;
-    }
-
-    /// Runs the exchange as far as it can without waiting: reads, uppercases, writes back, until
-    /// the socket or the client makes it wait (then the timer decides) or the exchange ends.
-    fn advance(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Ending>> {
+    /// Serves until the server has stopped and the last of this worker's connections has ended.
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
         loop {
-            let waiting = match self.phase {
-                Phase::Reading => self.stream.poll_read_ready(cx),
-                Phase::Writing(_) => self.stream.poll_write_ready(cx),
+            let (stop, force) =
+                (self.context.shutdown.stop.is_cancelled(), self.context.shutdown.force.is_cancelled());
+            if stop && !self.stopped {
+                self.stop();
+            }
+            if force {
+                self.close_all(|| Ending::Shutdown);
+            }
+            if self.stopped && self.connections.is_empty() {
+                return;
+            }
+            if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!("worker {}: cannot wait for events: {e}", self.index);
+                    std::thread::sleep(RECEIVE_ERROR_PAUSE);
+                }
+                continue;
+            }
+            let now = Instant::now();
+            for event in &events {
+                self.serve(event.token(), event.is_read_closed(), now);
+            }
+            for token in std::mem::take(&mut self.again) {
+                self.serve(token, false, now);
+            }
+            let due: Vec<Token> = self.later.iter().filter(|(at, _)| *at <= now).map(|(_, t)| *t).collect();
+            self.later.retain(|(at, _)| *at > now);
+            for token in due {
+                self.serve(token, false, now);
+            }
+            if now >= self.next_check {
+                self.close_expired(now);
+                self.next_check = now + self.tick;
+            }
+        }
+    }
+
+    /// How long to wait for events: not at all with work left over, else until the next thing due
+    /// (forever with nothing open, until a stop wakes the worker).
+    fn timeout(&self) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let check = (!self.connections.is_empty()).then_some(self.next_check);
+        let next = self.later.iter().map(|(at, _)| *at).chain(check).min()?;
+        Some(next.saturating_duration_since(Instant::now()))
+    }
+
+    fn serve(&mut self, token: Token, client_closed: bool, now: Instant) {
+        match token {
+            WAKE => {}
+            Token(n) if n >= CONNECTIONS => self.advance(n - CONNECTIONS, client_closed, now),
+            Token(n) => match self.sources.get_mut(n) {
+                Some(Some(Source::Listener(_))) => self.accept(n, now),
+                Some(Some(Source::Datagrams { .. })) => self.answer_datagrams(n),
+                _ => {}
+            },
+        }
+    }
+
+    /// Accepts what is queued on listener `n`, admitting each connection under the server's limit.
+    fn accept(&mut self, n: usize, now: Instant) {
+        let context = Arc::clone(&self.context);
+        let limit = context.config.max_connections;
+        for _ in 0..BATCH {
+            let Some(Some(Source::Listener(listener))) = self.sources.get(n) else { return };
+            let (mut socket, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // Out of descriptors or memory: wait (longer each time) for connections to close.
+                    self.accept_errors = self.accept_errors.saturating_add(1);
+                    self.later.push((now + accept_failed(&context, &e, self.accept_errors), Token(n)));
+                    return;
+                }
             };
-            match waiting {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
-                Poll::Pending => {
-                    return match self.timer.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Err(self.timer_limit.into())),
-                        Poll::Pending => Poll::Pending,
-                    };
-                }
+            self.accept_errors = 0;
+            let Some(key) = admit(&context, None, peer, limit) else { continue };
+            opened(&context, key, &socket, peer);
+            let entry = self.connections.vacant_entry();
+            let token = Token(CONNECTIONS + entry.key());
+            if let Err(e) =
+                self.poll.registry().register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
+            {
+                ended(&context, key, &Err(e.into()));
+                continue;
             }
-            let unsent = match std::mem::replace(&mut self.phase, Phase::Reading) {
-                Phase::Reading => {
-                    match read_and_answer(&self.stream, &mut self.uppercaser, self.guard.context())? {
-                        // Woken without data after all: keep waiting, on the same deadline.
-                        Step::NotReady => continue,
-                        Step::Answered => None,
-                        Step::Unsent(bytes) => Some(Unsent { bytes, written: 0, then: AfterWrite::Read }),
-                        Step::End(bytes) => Some(Unsent { bytes, written: 0, then: AfterWrite::Close }),
-                    }
-                }
-                Phase::Writing(mut unsent) => {
-                    let rest = unsent.bytes.get(unsent.written..).unwrap_or_default();
-                    unsent.written += write_some(&self.stream, rest, self.guard.context())?;
-                    if unsent.written < unsent.bytes.len() {
-                        self.phase = Phase::Writing(unsent);
-                        continue;
-                    }
-                    if let AfterWrite::Close = unsent.then {
-                        return Poll::Ready(stream::half_close(&self.stream).map_err(Ending::from));
-                    }
-                    None
-                }
-            };
-            match unsent {
-                Some(unsent) => {
-                    self.phase = Phase::Writing(Box::new(unsent));
-                    let write_timeout = self.config().write_timeout;
-                    self.start_timer(Some(write_timeout), Limit::ReplyNotRead);
-                }
-                // Some progress: the client has a fresh idle timeout.
-                None => self.start_timer(self.config().idle_timeout, Limit::Idle),
-            }
+            entry.insert(Exchange::new(socket, key, &context, now));
+        }
+        self.again.push(Token(n));
+    }
+
+    /// Advances connection `slot`; closes it when its exchange is over.
+    fn advance(&mut self, slot: usize, client_closed: bool, now: Instant) {
+        let Some(exchange) = self.connections.get_mut(slot) else { return };
+        let (buffers, context) = (&mut self.buffers, &*self.context);
+        let turn = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            exchange.advance(buffers, context, client_closed, now)
+        }));
+        match turn.unwrap_or(Progress::Done(Err(Ending::Panic))) {
+            Progress::Waiting => {}
+            Progress::Again => self.again.push(Token(CONNECTIONS + slot)),
+            Progress::Done(outcome) => self.close(slot, &outcome),
         }
     }
-}
 
-/// The nearer of `limit` from now (standing for `own`) and `end_of_life`; `None` for either
-/// means no such limit.
-fn deadline(limit: Option<Duration>, own: Limit, end_of_life: Option<Instant>) -> (Instant, Limit) {
-    match (limit.map(|limit| Instant::now() + limit), end_of_life) {
-        (Some(at), Some(end)) if end < at => (end, Limit::Lifetime),
-        (None, Some(end)) => (end, Limit::Lifetime),
-        (Some(at), _) => (at, own),
-        // No limit at all: a deadline decades away costs the same timer as none.
-        (None, None) => (Instant::now() + Duration::from_secs(60 * 60 * 24 * 365 * 30), own),
+    fn close(&mut self, slot: usize, outcome: &Result<(), Ending>) {
+        if let Some(exchange) = self.connections.try_remove(slot) {
+            // Closing the socket (dropping it) also takes it out of the epoll set.
+            ended(&self.context, exchange.key, outcome);
+        }
     }
-}
 
-/// Without waiting: reads what is there, uppercases it in the worker's buffers and writes as much
-/// of the reply as the socket takes. Only what it does not take is copied out.
-fn read_and_answer(socket: &TcpStream, uppercaser: &mut Uppercaser, context: &Context) -> io::Result<Step> {
-    WORKER_BUFFERS.with_borrow_mut(|buffers| {
-        buffers.ensure_input(context.config.read_chunk);
-        let n = match read_draining(socket, &mut buffers.input) {
-            Ok(0) => {
-                stream::finish(uppercaser, &mut buffers.reply, context);
-                return Ok(Step::End(buffers.reply.clone()));
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::NotReady),
-            Err(e) => return Err(e),
+    fn close_expired(&mut self, now: Instant) {
+        let expired: Vec<(usize, Ending)> = self
+            .connections
+            .iter()
+            .filter_map(|(slot, exchange)| exchange.expired(now).map(|ending| (slot, ending)))
+            .collect();
+        for (slot, ending) in expired {
+            self.close(slot, &Err(ending));
+        }
+    }
+
+    fn close_all(&mut self, ending: fn() -> Ending) {
+        let slots: Vec<usize> = self.connections.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            self.close(slot, &Err(ending()));
+        }
+    }
+
+    /// Answers what is queued on UDP socket `n`: up to [`BATCH`] datagrams, then the others get
+    /// their turn. A reply the socket cannot take now (its send buffer is full) is kept, and
+    /// reading waits until it is sent, rather than dropping it.
+    fn answer_datagrams(&mut self, n: usize) {
+        let context = &*self.context;
+        let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending })) =
+            self.sources.get_mut(n)
+        else {
+            return;
         };
-        let chunk = buffers.input.get(..n).unwrap_or_default();
-        stream::answer_chunk(chunk, uppercaser, &mut buffers.reply, context);
-        let written = write_some(socket, &buffers.reply, context)?;
-        let unsent = buffers.reply.get(written..).unwrap_or_default();
-        Ok(if unsent.is_empty() { Step::Answered } else { Step::Unsent(unsent.to_vec()) })
-    })
-}
-
-/// Reads what is there without waiting, like `try_read`, but without the second read that would
-/// only say "nothing more" (`EAGAIN`).
-///
-/// A read that fills less than `buffer` emptied the socket's queue: that is how a TCP socket
-/// reads. So the socket is marked not ready at once, and the next byte to arrive marks it ready
-/// again through epoll, as ever; a byte that arrives between the read and the marking is still
-/// seen, because Tokio only clears the readiness it had when the read began. This saves one of
-/// the three system calls of every request (nginx does the same). The C reference server does
-/// it too.
-fn read_draining(stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut read = None;
-    let outcome = stream.try_io(Interest::READABLE, || {
-        let n = (&*SockRef::from(stream)).read(buffer)?;
-        read = Some(n);
-        if n > 0 && n < buffer.len() {
-            // Clears the readiness; `read` keeps what was read.
-            return Err(io::ErrorKind::WouldBlock.into());
+        if let Some(peer) = *pending {
+            match socket.send_to(reply, peer) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                result => sent(context, peer, result),
+            }
+            *pending = None;
         }
-        Ok(n)
-    });
-    match (read, outcome) {
-        (Some(n), _) => Ok(n),
-        (None, outcome) => outcome,
-    }
-}
-
-/// Writes what the socket takes of `bytes` without waiting.
-fn write_some(socket: &TcpStream, bytes: &[u8], context: &Context) -> io::Result<usize> {
-    let mut written = 0;
-    while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
-        match socket.try_write(rest) {
-            Ok(k) => written += k,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e),
+        for _ in 0..BATCH {
+            match socket.recv_from(request) {
+                Ok((len, peer)) => {
+                    if answer(request.get(..len).unwrap_or_default(), peer, *local_port, context, reply) {
+                        match socket.send_to(reply, peer) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                *pending = Some(peer);
+                                return;
+                            }
+                            result => sent(context, peer, result),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    failed(context, format_args!("cannot receive: {e}"));
+                    // An error that repeats at once (a broken socket) must not spin a core.
+                    self.later.push((Instant::now() + RECEIVE_ERROR_PAUSE, Token(n)));
+                    return;
+                }
+            }
         }
+        self.again.push(Token(n));
     }
-    stream::sent(context, written);
-    Ok(written)
-}
 
-impl Future for Connection {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        // A panic here would be a bug; it ends this connection only, and is counted.
-        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| this.advance(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(outcome)) => outcome,
-            Err(_) => Err(Ending::Panic),
-        };
-        this.guard.finished(&outcome);
-        Poll::Ready(())
+    /// Stops accepting and answering: the listeners and UDP sockets are closed; connections go on.
+    fn stop(&mut self) {
+        self.stopped = true;
+        self.sources.iter_mut().for_each(|source| *source = None);
+        self.later.clear();
+        self.again.retain(|token| token.0 >= CONNECTIONS);
     }
 }
 
-/// What one read step left to do.
-#[derive(Debug)]
-enum Step {
-    /// Woken, but nothing to read after all: keep waiting on the same deadline.
-    NotReady,
-    /// The chunk read was answered in full: wait for more input, with a fresh idle timeout.
-    Answered,
-    /// Part of the reply the socket did not take yet.
-    Unsent(Vec<u8>),
-    /// The client finished; the last bytes of the reply (an unfinished character, if any).
-    End(Vec<u8>),
-}
-
-/// A worker thread's read and reply buffers, lent to one connection at a time.
-#[derive(Debug, Default)]
-struct WorkerBuffers {
-    input: Vec<u8>,
-    reply: Vec<u8>,
-}
-
-impl WorkerBuffers {
-    fn ensure_input(&mut self, size: usize) {
-        if self.input.len() != size.max(1) {
-            self.input = vec![0; size.max(1)];
-        }
+impl Drop for Worker {
+    /// A worker ends with its connections closed and counted, even one stopped by a bug.
+    fn drop(&mut self) {
+        self.close_all(if std::thread::panicking() { || Ending::Panic } else { || Ending::Shutdown });
     }
 }
-
-thread_local! {
-    static WORKER_BUFFERS: RefCell<WorkerBuffers> = RefCell::new(WorkerBuffers::default());
-}
-
-#[cfg(test)]
-mod tests;

@@ -6,19 +6,33 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use std::os::fd::AsFd;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::ServerError;
 use crate::net::Transport;
 
 /// The sockets a server serves: what [`bind`] returns and [`super::Server::start`] takes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sockets {
     /// Listening TCP sockets.
     pub tcp: Vec<TcpListener>,
     /// Bound UDP sockets.
     pub udp: Vec<UdpSocket>,
+    /// The listen backlog, for the listeners the async model's workers add to each group.
+    pub backlog: i32,
 }
+
+impl Default for Sockets {
+    fn default() -> Self {
+        Self { tcp: Vec::new(), udp: Vec::new(), backlog: DEFAULT_BACKLOG }
+    }
+}
+
+/// The listen backlog unless told otherwise: 2,000 clients connecting at the same instant all get
+/// in (Python's default is 128).
+pub const DEFAULT_BACKLOG: i32 = 4096;
 
 impl Sockets {
     /// `(transport, local address)` of every socket, TCP first, for "listening on" lines.
@@ -52,7 +66,7 @@ const SHARED_PORT_ATTEMPTS: usize = 16;
 /// 127.0.0.1 and ::1) binds each; of those, one that the machine does not have (no IPv6) is
 /// skipped with a warning as long as another one bound.
 pub fn bind(options: &BindOptions) -> Result<Sockets, ServerError> {
-    let mut sockets = Sockets::default();
+    let mut sockets = Sockets { backlog: options.backlog, ..Sockets::default() };
     for spec in &options.listen {
         let addrs = resolve(spec)?;
         let mut bound_any = false;
@@ -122,11 +136,19 @@ fn bind_error(transport: Transport, addr: SocketAddr, reason: io::Error) -> Serv
     ServerError::Bind { transport, addr, reason }
 }
 
-/// A listening TCP socket with SO_REUSEADDR, so a restart does not wait out TIME_WAIT.
+/// A listening TCP socket with SO_REUSEADDR, founding a port group the async model's workers
+/// join ([`join`]).
 ///
 /// On Linux SO_REUSEADDR does not let two servers listen on one port; it only lets a new listener
 /// bind while old connections of a previous one linger. IPv6 sockets are IPv6-only so that
 /// `[::]:P` and `0.0.0.0:P` can both be bound, as the default of two loopbacks does.
+///
+/// SO_REUSEPORT, which lets each worker have a socket of its own on the port, would also let a
+/// second server started on the same port join the group silently and take part of its clients
+/// (the reason nginx makes `reuseport` opt-in). So the socket is bound without it, which fails
+/// with "address in use" if anything at all holds the port, and only then given SO_REUSEPORT for
+/// the workers to join. Another upcase does the same and fails; only a program that sets
+/// SO_REUSEPORT itself, as the same user, could still join (docs/OPERATIONS.md).
 pub fn tcp_listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, ServerError> {
     let open = || -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -135,13 +157,14 @@ pub fn tcp_listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Serve
             socket.set_only_v6(true)?;
         }
         socket.bind(&addr.into())?;
+        socket.set_reuse_port(true)?;
         socket.listen(backlog)?;
         Ok(socket.into())
     };
     open().map_err(|e| bind_error(Transport::Tcp, addr, e))
 }
 
-/// A bound UDP socket.
+/// A bound UDP socket, founding a port group as [`tcp_listener`] does.
 ///
 /// No SO_REUSEADDR here: for UDP it would let a second server share the port and silently take
 /// half the requests, and UDP has no TIME_WAIT to wait out.
@@ -152,7 +175,40 @@ pub fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
             socket.set_only_v6(true)?;
         }
         socket.bind(&addr.into())?;
+        socket.set_reuse_port(true)?;
         Ok(socket.into())
     };
     open().map_err(|e| bind_error(Transport::Udp, addr, e))
+}
+
+/// Another socket on the port of `founder` (a socket from [`tcp_listener`] or [`udp_socket`]),
+/// for one more worker: the kernel then spreads connections and datagrams over the group. When the
+/// port cannot be shared (a socket handed over by systemd and owned by another user, say), a
+/// second handle on the founder itself, which the worker then shares.
+pub(crate) fn join(founder: &impl AsFd, transport: Transport, backlog: i32) -> io::Result<Socket> {
+    let founder = SockRef::from(founder);
+    let joined = || -> io::Result<Socket> {
+        let addr = founder.local_addr()?;
+        let (kind, protocol) = match transport {
+            Transport::Tcp => (Type::STREAM, Protocol::TCP),
+            Transport::Udp => (Type::DGRAM, Protocol::UDP),
+        };
+        let socket = Socket::new(addr.domain(), kind, Some(protocol))?;
+        if transport == Transport::Tcp {
+            socket.set_reuse_address(true)?;
+        }
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr)?;
+        if transport == Transport::Tcp {
+            socket.listen(backlog)?;
+        }
+        Ok(socket)
+    };
+    joined().or_else(|e| {
+        tracing::debug!("cannot add a {transport} socket to the port group ({e}); sharing the first one");
+        founder.try_clone()
+    })
 }

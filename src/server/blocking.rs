@@ -70,8 +70,7 @@ pub(crate) fn serve_connection(
 ) {
     let mut guard = ConnectionGuard::new(context, key, &stream, peer);
     let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers));
-    let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
-    guard.finished(&outcome);
+    guard.finished(std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic)));
 }
 
 /// One connection served on the calling thread, with its timeouts.

@@ -12,10 +12,11 @@ use crate::transform::Encoding;
 pub enum Model {
     /// One client at a time: while a TCP connection is open, others wait.
     Iterative,
-    /// TCP: a thread per connection, up to [`Config::max_threads`]. UDP: [`Config::udp_threads`]
+    /// TCP: a thread per connection, up to [`Config::max_threads`]. UDP: [`Config::workers`]
     /// threads reading one socket.
     Threaded,
-    /// Tokio tasks on a few threads; scales to tens of thousands of connections.
+    /// An event loop per core ([`Config::workers`]), each with its own sockets and connections;
+    /// scales to tens of thousands of connections.
     #[default]
     Async,
 }
@@ -51,8 +52,9 @@ pub struct Config {
     pub max_connections: usize,
     /// The threaded model's own cap on connection threads (the lower of the two applies).
     pub max_threads: usize,
-    /// Threads reading the UDP socket in the threaded model.
-    pub udp_threads: usize,
+    /// Threads that serve: the async model's workers, each with its own sockets, event loop and
+    /// connections; and the threaded model's threads reading each UDP socket.
+    pub workers: usize,
     /// A TCP connection that sends nothing for this long is closed. `None`: never.
     pub idle_timeout: Option<Duration>,
     /// A TCP client that does not read its reply for this long is dropped.
@@ -89,7 +91,7 @@ impl Default for Config {
             encoding: Encoding::default(),
             max_connections: 10_000,
             max_threads: 4_096,
-            udp_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             idle_timeout: Some(Duration::from_secs(60)),
             write_timeout: Duration::from_secs(30),
             max_connection_time: None,

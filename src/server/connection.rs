@@ -10,109 +10,85 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::ops::Deref;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use super::stats::{add, decrement};
 use super::Context;
 
-/// How the end of a shutdown reaches one open connection.
-#[derive(Debug)]
-pub(crate) enum Handle {
-    /// Blocking models: a second handle on the connection's socket. Shutting it down makes a
-    /// blocked `read` or `write` on the serving thread return at once, the only way to interrupt
-    /// it without polling.
-    Socket(std::net::TcpStream),
-    /// The async model: the connection's task, which aborting drops (closing its socket) at its
-    /// next wake-up, or at once if it is waiting.
-    Task(tokio::task::AbortHandle),
-}
-
-impl Handle {
-    /// Ends the connection now, wherever it is waiting. Never runs the connection's own code on
-    /// the calling thread.
-    fn close(&self) {
-        match self {
-            // Fails only if the client already closed, which is what we want anyway.
-            Self::Socket(stream) => drop(stream.shutdown(std::net::Shutdown::Both)),
-            Self::Task(task) => task.abort(),
-        }
-    }
-}
-
-/// The open connections of one server: their number is limited here, and the end of a shutdown
-/// closes them from here.
+/// The open connections of one server, whatever the model: their number is limited here (the
+/// one connection limit), and the end of a shutdown closes the blocking models' from here (the
+/// async model's workers close their own).
 ///
-/// Each entry costs a key and a handle (about 30 bytes): far less than the cancellation future
-/// each connection would otherwise have to hold and poll.
+/// Admitting and releasing a connection costs two atomic operations; only the blocking models
+/// keep a second handle on each socket, so that the end of a shutdown can interrupt a thread
+/// blocked in `read` or `write` by shutting its socket down.
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionSet {
-    state: Mutex<SetState>,
-}
-
-#[derive(Debug, Default)]
-struct SetState {
-    next_key: u64,
-    /// A handle on each open connection; `None` until it is attached, or where it could not be
-    /// made (out of file descriptors), and that connection ends by its own timeouts instead.
-    open: HashMap<u64, Option<Handle>>,
-    closing: bool,
+    open: AtomicUsize,
+    closing: AtomicBool,
+    next_key: AtomicU64,
+    sockets: Mutex<HashMap<u64, TcpStream>>,
 }
 
 impl ConnectionSet {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SetState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Gives an admitted connection its handle, once it has one. If the connection already ended
-    /// the handle is not kept; if everything is being closed, it is closed at once.
-    pub(crate) fn attach(&self, key: u64, handle: Handle) {
-        let mut state = self.lock();
-        if state.closing {
-            drop(state);
-            handle.close();
-        } else if let Some(slot) = state.open.get_mut(&key) {
-            *slot = Some(handle);
-        }
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 
-    /// Removes a connection that has ended.
-    fn release(&self, key: u64) {
-        self.lock().open.remove(&key);
+    /// Frees the place of a connection that has ended.
+    fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Closes every open connection and refuses new ones.
+    /// Drops the blocking handle kept for the connection admitted as `key`, if any.
+    fn forget(&self, key: u64) {
+        self.sockets().remove(&key);
+    }
+
+    /// Refuses new connections from now on and shuts down every blocking connection's socket,
+    /// which a thread blocked in `read` or `write` sees at once.
     pub(crate) fn close_all(&self) {
-        let mut state = self.lock();
-        state.closing = true;
-        // Closed under the lock, so a connection ending meanwhile cannot be missed; no close runs
-        // the connection's code on this thread, so it cannot come back for the lock.
-        for handle in state.open.values().flatten() {
-            handle.close();
+        self.closing.store(true, Ordering::Release);
+        for socket in self.sockets().values() {
+            // Fails only if the client already closed, which is what we want anyway.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// Whether the end of a shutdown has begun.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 }
 
 /// Admits a connection just accepted from `peer` unless `limit` are already open or the grace
 /// period is over, and returns its key; otherwise counts why not and returns `None`, and dropping
-/// the socket closes it. Every model admits through here: the one connection limit.
+/// the socket closes it. Every model admits through here: the one connection limit. A blocking
+/// model passes a second handle on the socket, for the end of a shutdown to interrupt it.
 pub(crate) fn admit(
     context: &Context,
-    handle: Option<Handle>,
+    blocking_handle: Option<TcpStream>,
     peer: SocketAddr,
     limit: usize,
 ) -> Option<u64> {
-    let mut state = context.connections.lock();
-    if state.closing {
-        drop(state);
+    let set = &context.connections;
+    if set.closing() {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_closed_at_shutdown, 1);
         return None;
     }
-    if state.open.len() >= limit {
-        drop(state);
+    let admitted =
+        set.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < limit).then_some(open + 1));
+    if admitted.is_err() {
         add(&context.stats.tcp_rejected_over_limit, 1);
         if let Some(held_back) = context.over_limit_log.allow() {
             tracing::warn!(
@@ -122,91 +98,94 @@ pub(crate) fn admit(
         }
         return None;
     }
-    let key = state.next_key;
-    state.next_key += 1;
-    state.open.insert(key, handle);
+    let key = set.next_key.fetch_add(1, Ordering::Relaxed);
+    if let Some(handle) = blocking_handle {
+        set.sockets().insert(key, handle);
+        // Closing began meanwhile: this one must not be missed.
+        if set.closing() {
+            let _ = set.sockets().get(&key).map(|socket| socket.shutdown(std::net::Shutdown::Both));
+        }
+    }
     Some(key)
 }
 
 /// Takes back the admission of a connection that could not be served after all (no thread could
 /// be started for it): its place is freed, and it counts as refused over the limit.
 pub(crate) fn withdraw(context: &Context, key: u64) {
-    context.connections.release(key);
+    context.connections.forget(key);
+    context.connections.release();
     add(&context.stats.tcp_rejected_over_limit, 1);
 }
 
-/// An admitted connection for as long as it lives: counted open, logged by its 4-tuple at debug
-/// level, its ending counted, and released from the connection set when dropped. `C` is how it
-/// holds the server's context: borrowed on a blocking thread, an `Arc` in an async task.
+/// Counts a connection admitted as `key` as open, logs its 4-tuple at debug level, and readies
+/// its socket ([`ready`]). `socket` is asked for its own address only when the line that shows
+/// it is logged: that is a system call.
+pub(crate) fn opened(context: &Context, key: u64, socket: &impl AsFd, peer: SocketAddr) {
+    add(&context.stats.tcp_accepted, 1);
+    add(&context.stats.tcp_open, 1);
+    tracing::debug!(
+        connection = key,
+        server = %display_addr(socket2::SockRef::from(socket).local_addr().ok().and_then(|a| a.as_socket())),
+        client = %peer,
+        "connection opened"
+    );
+    ready(socket, key);
+}
+
+/// Counts how the connection admitted as `key` ended, and frees its place under the limit.
+pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>) {
+    let stats = &context.stats;
+    decrement(&stats.tcp_open);
+    context.connections.release();
+    let counter = match outcome {
+        Ok(()) => {
+            tracing::debug!(connection = key, "connection closed");
+            return;
+        }
+        Err(Ending::Idle) => &stats.tcp_idle_timeouts,
+        Err(Ending::ReplyNotRead) => &stats.tcp_write_timeouts,
+        Err(Ending::Shutdown) => &stats.tcp_closed_at_shutdown,
+        Err(Ending::Lifetime) => &stats.tcp_lifetime_exceeded,
+        Err(Ending::Panic) => {
+            tracing::error!(connection = key, "bug: panic while serving a connection; the server goes on");
+            &stats.panics
+        }
+        Err(Ending::Io(_)) => &stats.tcp_errors,
+    };
+    add(counter, 1);
+    if let Err(ending) = outcome {
+        tracing::debug!(connection = key, "connection closed: {ending}");
+    }
+}
+
+/// A blocking model's connection for as long as it lives: [`opened`] when made, [`ended`] when
+/// dropped, however its thread leaves it (a panic included: then it counts as ended by the
+/// shutdown unless [`Self::finished`] said otherwise).
 #[derive(Debug)]
-pub(crate) struct ConnectionGuard<C: Deref<Target = Context>> {
-    context: C,
-    /// Its key in the connection set, which also names it in the logs: 8 bytes, where its
-    /// client's address would take 32 for each open connection.
+pub(crate) struct ConnectionGuard<'a> {
+    context: &'a Context,
     key: u64,
-    /// Whether [`Self::finished`] has counted the ending; one dropped without it was closed by
-    /// the end of a shutdown.
-    counted: bool,
+    outcome: Option<Result<(), Ending>>,
 }
 
-impl<C: Deref<Target = Context>> ConnectionGuard<C> {
-    /// Takes charge of the connection admitted as `key`, from `peer`, on `socket`, and readies the
-    /// socket ([`ready`]). `socket` is asked for its own address only when the line that shows it
-    /// is logged: that is a system call.
-    pub(crate) fn new(context: C, key: u64, socket: &impl std::os::fd::AsFd, peer: SocketAddr) -> Self {
-        add(&context.stats.tcp_accepted, 1);
-        add(&context.stats.tcp_open, 1);
-        tracing::debug!(
-            connection = key,
-            server = %display_addr(socket2::SockRef::from(socket).local_addr().ok().and_then(|a| a.as_socket())),
-            client = %peer,
-            "connection opened"
-        );
-        ready(socket, key);
-        Self { context, key, counted: false }
+impl<'a> ConnectionGuard<'a> {
+    /// Takes charge of the connection admitted as `key`, from `peer`, on `socket`.
+    pub(crate) fn new(context: &'a Context, key: u64, socket: &impl AsFd, peer: SocketAddr) -> Self {
+        opened(context, key, socket, peer);
+        Self { context, key, outcome: None }
     }
 
-    /// The server's context.
-    pub(crate) fn context(&self) -> &Context {
-        &self.context
-    }
-
-    /// Records how the connection ended, counting errors and timeouts.
-    pub(crate) fn finished(&mut self, outcome: &Result<(), Ending>) {
-        self.counted = true;
-        let stats = &self.context.stats;
-        let counter = match outcome {
-            Ok(()) => {
-                tracing::debug!(connection = self.key, "connection closed");
-                return;
-            }
-            Err(Ending::Idle) => &stats.tcp_idle_timeouts,
-            Err(Ending::ReplyNotRead) => &stats.tcp_write_timeouts,
-            Err(Ending::Shutdown) => &stats.tcp_closed_at_shutdown,
-            Err(Ending::Lifetime) => &stats.tcp_lifetime_exceeded,
-            Err(Ending::Panic) => {
-                tracing::error!(
-                    connection = self.key,
-                    "bug: panic while serving a connection; the server goes on"
-                );
-                &stats.panics
-            }
-            Err(Ending::Io(_)) => &stats.tcp_errors,
-        };
-        add(counter, 1);
-        if let Err(ending) = outcome {
-            tracing::debug!(connection = self.key, "connection closed: {ending}");
-        }
+    /// Records how the connection ended; counted when the guard is dropped.
+    pub(crate) fn finished(&mut self, outcome: Result<(), Ending>) {
+        self.outcome = Some(outcome);
     }
 }
 
-impl<C: Deref<Target = Context>> Drop for ConnectionGuard<C> {
+impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
-        if !self.counted {
-            self.finished(&Err(Ending::Shutdown));
-        }
-        decrement(&self.context.stats.tcp_open);
-        self.context.connections.release(self.key);
+        let outcome = self.outcome.take().unwrap_or(Err(Ending::Shutdown));
+        self.context.connections.forget(self.key);
+        ended(self.context, self.key, &outcome);
     }
 }
 
@@ -223,7 +202,7 @@ fn display_addr(addr: Option<SocketAddr>) -> String {
 /// is already broken refuses it and its first read will say so; one that enforces a limit (the
 /// blocking models' timeouts) ends the connection when it cannot be set, since serving it would
 /// break the limit's promise.
-fn ready(socket: &impl std::os::fd::AsFd, key: u64) {
+fn ready(socket: &impl AsFd, key: u64) {
     if let Err(e) = socket2::SockRef::from(socket).set_tcp_nodelay(true) {
         tracing::debug!(connection = key, "cannot set TCP_NODELAY: {e}");
     }
@@ -308,8 +287,10 @@ mod tests {
         assert!(second.is_some());
         assert_eq!(admit(&context, None, peer, 2), None, "over the limit");
         assert_eq!(context.stats.snapshot().tcp_rejected_over_limit, 1);
-        context.connections.release(first);
+        let _ = first;
+        context.connections.release();
         assert!(admit(&context, None, peer, 2).is_some(), "a released slot is free again");
+        assert_eq!(context.connections.open(), 2);
         context.connections.close_all();
         assert_eq!(admit(&context, None, peer, 2), None, "closing: refused");
         let stats = context.stats.snapshot();

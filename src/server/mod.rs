@@ -47,7 +47,7 @@ use tokio_util::task::TaskTracker;
 pub use bind::{bind, BindOptions, Sockets};
 pub use config::{Config, Model};
 pub use rate_limit::RateLimit;
-pub use shutdown::stop_on_signals;
+pub use shutdown::Signals;
 pub use stats::{Snapshot, Stats};
 
 use crate::net::{NetError, Transport};
@@ -71,14 +71,12 @@ pub enum ServerError {
         /// The operating system's reason.
         reason: io::Error,
     },
-    /// The async runtime could not take the socket (it must be called within a Tokio runtime).
-    #[error("cannot register {transport} {addr} with the async runtime: {reason}")]
-    Runtime {
-        /// Which socket.
-        transport: Transport,
-        /// Where.
-        addr: String,
-        /// The runtime's reason.
+    /// A worker of the async model could not be set up: its sockets, its event loop, its thread.
+    #[error("cannot start worker {index} of the async model: {reason} (try fewer --workers)")]
+    Worker {
+        /// Which worker.
+        index: usize,
+        /// The operating system's reason.
         reason: io::Error,
     },
 }
@@ -117,6 +115,8 @@ pub(crate) struct Context {
     /// A fresh uppercaser for the configured encoding, built once: cloning it copies two
     /// references, where building one looks up the encoding's tables under a lock.
     fresh_uppercaser: crate::transform::Uppercaser,
+    /// Wakes the async model's workers, each blocked in its own event loop, to see a stop.
+    wakers: std::sync::OnceLock<Vec<mio::Waker>>,
 }
 
 impl Context {
@@ -131,6 +131,23 @@ impl Context {
             over_limit_log: stats::LogThrottle::default(),
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
+            wakers: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Keeps the wakers of the async model's workers, for [`Self::wake_workers`].
+    pub(crate) fn set_wakers(&self, wakers: Vec<mio::Waker>) {
+        if self.wakers.set(wakers).is_err() {
+            tracing::error!("bug: workers started twice");
+        }
+    }
+
+    /// Wakes every worker of the async model, so that it sees a stop or the end of the grace.
+    pub(crate) fn wake_workers(&self) {
+        for waker in self.wakers.get().into_iter().flatten() {
+            if let Err(e) = waker.wake() {
+                tracing::warn!("cannot wake a worker to stop it: {e}");
+            }
         }
     }
 

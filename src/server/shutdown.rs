@@ -31,36 +31,53 @@ pub(crate) struct Shutdown {
 pub(crate) async fn drain(context: &Context, tracker: &TaskTracker) {
     let shutdown = &context.shutdown;
     shutdown.stop.cancelled().await;
+    context.wake_workers();
     let grace = context.config.grace;
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        let open = context.stats.tcp_open.load(std::sync::atomic::Ordering::Relaxed);
+        let open = context.connections.open();
         tracing::info!("grace period of {grace:?} over: closing {open} open connection(s)");
         shutdown.force.cancel();
         context.connections.close_all();
+        context.wake_workers();
         tracker.wait().await;
     }
 }
 
-/// The first Ctrl-C or SIGTERM cancels `stop` (a graceful stop, with `grace` for open streams);
-/// a second one makes this return, for the caller to exit at once.
-///
-/// # Errors
-/// When the signal handlers cannot be installed; the server then stops only by SIGKILL.
-pub async fn stop_on_signals(stop: CancellationToken, grace: Duration) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    for signals_seen in 1.. {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        if signals_seen > 1 {
-            tracing::warn!("second signal: exiting at once");
-            break;
-        }
-        tracing::info!("stopping: finishing open streams for up to {grace:?} (signal again to exit at once)");
-        stop.cancel();
+/// Ctrl-C and SIGTERM, listened for from the moment [`Signals::install`] returns: a server
+/// installs them before it says it is listening, so that a signal sent as soon as it does is a
+/// graceful stop, not the default action that kills the process.
+#[derive(Debug)]
+pub struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening for Ctrl-C and SIGTERM (within a Tokio runtime).
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed; the server then stops only by SIGKILL.
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
     }
-    Ok(())
+
+    /// The first signal cancels `stop` (a graceful stop, with `grace` for open streams); a second
+    /// one makes this return, for the caller to exit at once.
+    pub async fn stop_on_second(mut self, stop: CancellationToken, grace: Duration) {
+        for signals_seen in 1.. {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+            if signals_seen > 1 {
+                tracing::warn!("second signal: exiting at once");
+                break;
+            }
+            tracing::info!(
+                "stopping: finishing open streams for up to {grace:?} (signal again to exit at once)"
+            );
+            stop.cancel();
+        }
+    }
 }

@@ -7,14 +7,14 @@
 //! closed at once rather than left waiting.
 //!
 //! UDP has no connections to give a thread each, so "thread per client" becomes "several threads
-//! per socket": [`Config::udp_threads`](super::Config::udp_threads) threads run the iterative
+//! per socket": [`Config::workers`](super::Config::workers) threads run the iterative
 //! loop on the same socket, the kernel hands each waiting thread the next datagram, and answering
 //! goes on in parallel on every core.
 
 use std::net::{TcpListener, UdpSocket};
 
 use super::blocking::{accept_loop, answer_datagrams, serve_connection, Buffers};
-use super::connection::{admit, withdraw, Handle};
+use super::connection::{admit, withdraw};
 use super::Context;
 
 /// Stack size of connection threads: the handler needs little, and the default 2 MiB of address
@@ -27,7 +27,7 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     let limit = context.config.max_threads.min(context.config.max_connections);
     std::thread::scope(|scope| {
         accept_loop(&listener, context, |stream, peer| {
-            let handle = stream.try_clone().ok().map(Handle::Socket);
+            let handle = stream.try_clone().ok();
             let Some(key) = admit(context, handle, peer, limit) else { return };
             let spawned = std::thread::Builder::new()
                 .name(format!("upcase-tcp-{peer}"))
@@ -45,10 +45,10 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     });
 }
 
-/// Answers datagrams on `socket` with [`Config::udp_threads`](super::Config::udp_threads)
+/// Answers datagrams on `socket` with [`Config::workers`](super::Config::workers)
 /// threads until the server stops.
 pub(crate) fn serve_udp(socket: UdpSocket, context: &Context) {
-    let threads = context.config.udp_threads.max(1);
+    let threads = context.config.workers.max(1);
     std::thread::scope(|scope| {
         for worker in 1..threads {
             match socket.try_clone() {

@@ -1,0 +1,225 @@
+//! One TCP connection of the async model: the exchange on it, advanced by its worker each time
+//! the socket is ready, never waiting itself.
+//!
+//! It holds no buffer while idle: the read buffer and the reply buffer belong to the worker and
+//! are lent to whichever connection is ready. It owns memory of its own only while its client is
+//! slow to read a reply, and then at most one reply (3× a read chunk). Its deadline (idle, reply
+//! not read, or end of its lifetime, whichever is nearest) is a field its worker checks; no timer
+//! is registered anywhere, so a connection costs no allocation and no system call beyond its own
+//! reads and writes.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use super::super::connection::Ending;
+use super::super::{stream, Config, Context};
+use crate::transform::Uppercaser;
+
+/// Reads on one connection in one turn of its worker before the others get theirs: at 64 KiB a
+/// read, a client streaming 1 MiB at a time cannot hold up the connections that share its worker.
+const READS_PER_TURN: usize = 16;
+
+/// A deadline so far away that it stands for "no limit" at the cost of none.
+const NEVER: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
+
+/// The worker's buffers, lent to one connection at a time.
+#[derive(Debug)]
+pub(super) struct Buffers {
+    input: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Buffers {
+    pub(super) fn new(read_chunk: usize) -> Self {
+        Self { input: vec![0; read_chunk.max(1)], reply: Vec::new() }
+    }
+}
+
+/// Where an exchange is after a turn.
+#[derive(Debug)]
+pub(super) enum Progress {
+    /// The socket or the client makes it wait: nothing to do until the socket's next event.
+    Waiting,
+    /// It has more to do than one turn allows: give it another turn soon.
+    Again,
+    /// The exchange is over, well or not; the worker closes the socket.
+    Done(Result<(), Ending>),
+}
+
+/// Which limit the deadline stands for.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Idle,
+    ReplyNotRead,
+    Lifetime,
+}
+
+impl From<Limit> for Ending {
+    fn from(limit: Limit) -> Self {
+        match limit {
+            Limit::Idle => Self::Idle,
+            Limit::ReplyNotRead => Self::ReplyNotRead,
+            Limit::Lifetime => Self::Lifetime,
+        }
+    }
+}
+
+/// One connection's exchange.
+#[derive(Debug)]
+pub(super) struct Exchange {
+    pub(super) socket: TcpStream,
+    /// Its key in the server's connection count, which also names it in the logs.
+    pub(super) key: u64,
+    uppercaser: Uppercaser,
+    /// The part of a reply the socket did not take yet; empty when none is pending.
+    unsent: Vec<u8>,
+    /// Once `unsent` is written: the client has finished, so half-close and end.
+    closing: bool,
+    /// The client shut its side down: read on to the end of the stream, even after a short read.
+    client_closed: bool,
+    deadline: Instant,
+    limit: Limit,
+    end_of_life: Option<Instant>,
+}
+
+impl Exchange {
+    pub(super) fn new(socket: TcpStream, key: u64, context: &Context, now: Instant) -> Self {
+        let config = &context.config;
+        let mut exchange = Self {
+            socket,
+            key,
+            uppercaser: context.uppercaser(),
+            unsent: Vec::new(),
+            closing: false,
+            client_closed: false,
+            deadline: now,
+            limit: Limit::Idle,
+            end_of_life: config.max_connection_time.map(|limit| now + limit),
+        };
+        exchange.wait_for(config.idle_timeout, Limit::Idle, now);
+        exchange
+    }
+
+    /// The ending due at `now`, if a deadline has passed.
+    pub(super) fn expired(&self, now: Instant) -> Option<Ending> {
+        (now >= self.deadline).then(|| self.limit.into())
+    }
+
+    /// Sets the deadline of the next wait: `limit` from now, or the end of the connection's
+    /// lifetime if that comes first.
+    fn wait_for(&mut self, limit: Option<Duration>, own: Limit, now: Instant) {
+        let at = now + limit.unwrap_or(NEVER);
+        (self.deadline, self.limit) = match self.end_of_life {
+            Some(end) if end <= at => (end, Limit::Lifetime),
+            _ => (at, own),
+        };
+    }
+
+    /// Runs the exchange as far as it can without waiting: writes what is pending, reads,
+    /// uppercases, writes back, until the socket or the client makes it wait, its turn is over,
+    /// or the exchange ends. `client_closed` says the socket's event reported the client's FIN.
+    pub(super) fn advance(
+        &mut self,
+        buffers: &mut Buffers,
+        context: &Context,
+        client_closed: bool,
+        now: Instant,
+    ) -> Progress {
+        self.client_closed |= client_closed;
+        let config = &context.config;
+        let mut reads = 0;
+        loop {
+            if !self.unsent.is_empty() || self.closing {
+                match self.write_unsent(context) {
+                    Ok(true) => {}
+                    Ok(false) => return Progress::Waiting,
+                    Err(e) => return Progress::Done(Err(e.into())),
+                }
+                if self.closing {
+                    return Progress::Done(stream::half_close(&self.socket).map_err(Ending::from));
+                }
+                // The reply went through: the client has a fresh idle timeout.
+                self.wait_for(config.idle_timeout, Limit::Idle, now);
+            }
+            if reads == READS_PER_TURN {
+                return Progress::Again;
+            }
+            reads += 1;
+            let n = match self.socket.read(&mut buffers.input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Waiting,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Progress::Done(Err(e.into())),
+            };
+            if n == 0 {
+                stream::finish(&mut self.uppercaser, &mut buffers.reply, context);
+                self.closing = true;
+            } else {
+                let chunk = buffers.input.get(..n).unwrap_or_default();
+                stream::answer_chunk(chunk, &mut self.uppercaser, &mut buffers.reply, context);
+            }
+            let written = match write_some(&self.socket, &buffers.reply, context) {
+                Ok(written) => written,
+                Err(e) => return Progress::Done(Err(e.into())),
+            };
+            let rest = buffers.reply.get(written..).unwrap_or_default();
+            if !rest.is_empty() {
+                self.unsent.extend_from_slice(rest);
+                self.wait_for(Some(config.write_timeout), Limit::ReplyNotRead, now);
+                return Progress::Waiting;
+            }
+            if self.closing {
+                return Progress::Done(stream::half_close(&self.socket).map_err(Ending::from));
+            }
+            self.wait_for(config.idle_timeout, Limit::Idle, now);
+            // A read that fills less than the buffer emptied the socket's queue: that is how a TCP
+            // socket reads, so reading again would only say "nothing more" (EAGAIN), a system
+            // call per request for nothing; the next bytes to arrive bring a new event. Unless
+            // the client has shut its side, whose end of stream is already there to read.
+            if n < buffers.input.len() && !self.client_closed {
+                return Progress::Waiting;
+            }
+        }
+    }
+
+    /// Writes what is pending; `true` once all of it is written (the buffer is then freed: an idle
+    /// connection holds none).
+    fn write_unsent(&mut self, context: &Context) -> io::Result<bool> {
+        let written = write_some(&self.socket, &self.unsent, context)?;
+        if written < self.unsent.len() {
+            self.unsent.drain(..written);
+            return Ok(false);
+        }
+        self.unsent = Vec::new();
+        Ok(true)
+    }
+}
+
+/// Writes what the socket takes of `bytes` without waiting.
+fn write_some(mut socket: &TcpStream, bytes: &[u8], context: &Context) -> io::Result<usize> {
+    let mut written = 0;
+    while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
+        match socket.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    stream::sent(context, written);
+    Ok(written)
+}
+
+/// How often a worker looks for connections past their deadline: an eighth of the shortest
+/// limit, so a deadline is kept to within an eighth of itself, between 10 ms and a second.
+pub(super) fn deadline_tick(config: &Config) -> Duration {
+    let shortest = [config.idle_timeout, Some(config.write_timeout), config.max_connection_time]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(Duration::from_secs(8));
+    (shortest / 8).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
