@@ -26,6 +26,8 @@ for_each_model!(
     idle_connection_is_closed,
     shutdown_lets_a_stream_in_flight_finish,
     shutdown_closes_idle_connections_after_grace,
+    silent_client_blocks_only_the_iterative_model,
+    connections_over_the_limit_are_closed_and_the_rest_still_served: [threaded, asynchronous],
 );
 
 /// The lecture's client: send once, receive once, close, without shutting down its side first.
@@ -245,44 +247,39 @@ fn shutdown_closes_idle_connections_after_grace(model: Model) {
 }
 
 /// A silent first client blocks an iterative server but not the concurrent ones.
-#[test]
-fn silent_client_blocks_only_the_iterative_model() {
-    for model in Model::ALL {
-        let server = TestServer::start_model(model);
-        let silent = connect(server.addr);
-        let mut second = connect(server.addr);
-        second.write_all(b"second").unwrap();
-        second.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-        let mut reply = [0; 6];
-        let answered = second.read_exact(&mut reply).is_ok();
-        assert_eq!(answered, model != Model::Iterative, "{model}");
-        drop(silent);
-        if model == Model::Iterative {
-            second.set_read_timeout(Some(PATIENCE)).unwrap();
-            second.read_exact(&mut reply).unwrap();
-        }
-        assert_eq!(&reply, b"SECOND", "{model}");
+fn silent_client_blocks_only_the_iterative_model(model: Model) {
+    let server = TestServer::start_model(model);
+    let silent = connect(server.addr);
+    let mut second = connect(server.addr);
+    second.write_all(b"second").unwrap();
+    second.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut reply = [0; 6];
+    let answered = second.read_exact(&mut reply).is_ok();
+    assert_eq!(answered, model != Model::Iterative, "{model}");
+    drop(silent);
+    if model == Model::Iterative {
+        second.set_read_timeout(Some(PATIENCE)).unwrap();
+        second.read_exact(&mut reply).unwrap();
     }
+    assert_eq!(&reply, b"SECOND", "{model}");
 }
 
-#[test]
-fn connections_over_the_limit_are_closed_and_the_rest_still_served() {
-    for model in [Model::Threaded, Model::Async] {
-        let server = TestServer::start(Config { model, max_connections: 5, ..Config::default() });
-        let mut held: Vec<_> = (0..5).map(|_| connect(server.addr)).collect();
-        // Make sure the five are accepted before the sixth arrives.
-        for stream in &mut held {
-            stream.write_all(b"a").unwrap();
-            assert_eq!(read_exactly(stream, 1), b"A");
-        }
-        let mut extra = connect(server.addr);
-        let mut buffer = [0; 1];
-        let _ = extra.write_all(b"b");
-        assert!(matches!(extra.read(&mut buffer), Ok(0) | Err(_)), "{model}: sixth connection closed");
-        for stream in &mut held {
-            stream.write_all(b"c").unwrap();
-            assert_eq!(read_exactly(stream, 1), b"C", "{model}");
-        }
-        server.stats_eventually("one rejected connection", |s| s.tcp_rejected_over_limit == 1);
+/// The iterative model holds one connection at a time, so it has no limit to pass.
+fn connections_over_the_limit_are_closed_and_the_rest_still_served(model: Model) {
+    let server = TestServer::start(Config { model, max_connections: 5, ..Config::default() });
+    let mut held: Vec<_> = (0..5).map(|_| connect(server.addr)).collect();
+    // Make sure the five are accepted before the sixth arrives.
+    for stream in &mut held {
+        stream.write_all(b"a").unwrap();
+        assert_eq!(read_exactly(stream, 1), b"A");
     }
+    let mut extra = connect(server.addr);
+    let mut buffer = [0; 1];
+    let _ = extra.write_all(b"b");
+    assert!(matches!(extra.read(&mut buffer), Ok(0) | Err(_)), "{model}: sixth connection closed");
+    for stream in &mut held {
+        stream.write_all(b"c").unwrap();
+        assert_eq!(read_exactly(stream, 1), b"C", "{model}");
+    }
+    server.stats_eventually("one rejected connection", |s| s.tcp_rejected_over_limit == 1);
 }
