@@ -222,9 +222,7 @@ fn plot_and_server_cpu() {
 
 #[test]
 fn cannot_run_exits_2_with_one_clear_line() {
-    // A port that was just free: nothing listens on it.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let to = format!("127.0.0.1:{port}");
+    let to = format!("127.0.0.1:{}", unused_port());
     let cases: [(&[&str], &str); 6] = [
         (&["--to", &to], "cannot connect to tcp 127.0.0.1:"),
         (&["--udp", "--to", &to], "no server on udp 127.0.0.1:"),

@@ -30,20 +30,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn has(tool: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
-    if !found.status.success() {
-        assert!(
-            std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(),
-            "{tool} is required here but not installed"
-        );
-        eprintln!(
-            "{tool} is not installed; skipping (install it, or set UPCASE_REQUIRE_TOOLS to require it)"
-        );
-    }
-    found.status.success()
-}
-
 /// Builds the C server with every warning an error; returns the binary.
 fn build_c_server(dir: &Path) -> PathBuf {
     let binary = dir.join("epoll_upper");
@@ -89,7 +75,7 @@ fn the_script_parses() {
 
 #[test]
 fn the_c_server_is_correct_under_load_and_the_report_keeps_the_analysis() {
-    if !has("gcc") {
+    if !installed("gcc") {
         return;
     }
     let dir = scratch("c");
@@ -143,13 +129,12 @@ fn the_c_server_is_correct_under_load_and_the_report_keeps_the_analysis() {
 /// glibc's allocator).
 #[test]
 fn costs_are_counted_and_no_request_allocates() {
-    if !has("gcc") || !has("perf") {
+    if !installed("gcc") || !installed("perf") {
         return;
     }
     let root_user = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
     if !root_user {
-        assert!(std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(), "counting allocations needs root");
-        eprintln!("not root, so no uprobes: skipping");
+        skip_unless_required("counting allocations needs root (for the uprobes on glibc's allocator)");
         return;
     }
     let dir = scratch("costs");

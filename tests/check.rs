@@ -384,10 +384,8 @@ fn a_thousand_clients_are_not_tried_beyond_the_open_file_limit() {
 
 #[test]
 fn nothing_listening_exits_2_with_one_line() {
-    // Bind and drop to find a port that is (very likely) free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut command = upcase();
-    command.args(["check", "--to", &format!("127.0.0.1:{port}")]);
+    command.args(["check", "--to", &format!("127.0.0.1:{}", unused_port())]);
     let output = run("upcase check", command, b"", Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(output.stderr.trim().lines().count(), 1, "{}", output.stderr);

@@ -122,9 +122,7 @@ fn send_interactive_prompts_like_the_lecture() {
 
 #[test]
 fn send_fails_with_one_clear_line_when_nothing_listens() {
-    // A port that was free a moment ago: nothing listens there, on TCP or UDP.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let target = format!("127.0.0.1:{port}");
+    let target = format!("127.0.0.1:{}", unused_port());
     let cases: [(&[&str], &str); 3] = [
         (&["--to", &target, "hi"], "cannot connect to tcp"),
         (&["--udp", "--to", &target, "hi"], "no server on udp"),
@@ -180,8 +178,7 @@ fn serve_stops_on_sigterm_with_status_0_and_a_summary() {
     let mut server = serve_upcase(&[]);
     let out = upcase_send(&["--to", &to(server.tcp()), "count me"], b"");
     out.assert_success("send");
-    let killed = Command::new("kill").args(["-TERM", &server.guard.pid().to_string()]).status().unwrap();
-    assert!(killed.success());
+    server.guard.sigterm();
     let status = server.guard.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
     let log = server.guard.stderr();
@@ -200,33 +197,22 @@ fn serve_says_which_address_is_taken() {
     assert!(out.stderr.contains("in use"), "{}", out.stderr);
 }
 
-/// `nc` and `socat` are how people poke at a TCP service; CI installs them and sets
-/// `UPCASE_REQUIRE_TOOLS`, elsewhere the test says what it skipped.
-fn tool(name: &str) -> Option<Command> {
-    let found = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().unwrap();
-    if found.status.success() {
-        return Some(Command::new(name));
-    }
-    assert!(std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(), "{name} is required here but not installed");
-    eprintln!("{name} is not installed; skipping (install it, or set UPCASE_REQUIRE_TOOLS to require it)");
-    None
-}
+// `nc` and `socat` are how people poke at a TCP service; CI installs them and sets
+// `UPCASE_REQUIRE_TOOLS`, elsewhere the tests say what they skipped.
 
 /// `nc` line by line: each line's reply arrives before the next line is typed.
 #[test]
 fn nc_gets_each_line_back_as_it_is_sent() {
-    let Some(mut nc) = tool("nc") else { return };
+    if !installed("nc") {
+        return;
+    }
     let server = serve_upcase(&[]);
-    let child = nc
-        .args(["-N", "127.0.0.1", &server.tcp().port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = ChildGuard(child);
-    let mut stdin = child.0.stdin.take().unwrap();
-    let stdout = child.0.stdout.take().unwrap();
+    let mut nc = Command::new("nc");
+    nc.args(["-N", "127.0.0.1", &server.tcp().port().to_string()]);
+    nc.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Guard::spawn("nc", &mut nc);
+    let mut stdin = child.take_stdin();
+    let stdout = child.take_stdout();
     let (lines, received) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -243,22 +229,14 @@ fn nc_gets_each_line_back_as_it_is_sent() {
 
 #[test]
 fn socat_over_tcp_and_udp() {
-    let Some(_) = tool("socat") else { return };
+    if !installed("socat") {
+        return;
+    }
     let server = serve_upcase(&[]);
     for address in [format!("TCP:{}", server.tcp()), format!("UDP:{}", server.udp())] {
         let mut socat = Command::new("socat");
         socat.args(["-t", "2", "-", &address]);
         let out = run("socat", socat, "straße\n".as_bytes(), PATIENCE);
         assert_eq!(out.assert_success("socat").text(), "STRASSE\n", "{address}");
-    }
-}
-
-/// Kills a tool's process at the end of the test, however the test ends.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

@@ -4,15 +4,9 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::Shutdown;
-use std::thread;
-use std::time::Duration;
-
-use common::{connect, tcp_exchange, udp_exchange, TestServer};
+use support::*;
 use upcase::server::Config;
 use upcase::transform::{encode_text, Encoding};
 
@@ -41,8 +35,8 @@ fn every_encoding_round_trips_over_udp_and_tcp() {
         let server = server_in(encoding);
         let request = encode_text(lower, encoding).unwrap();
         let expected = encode_text(upper, encoding).unwrap();
-        assert_eq!(udp_exchange(server.addr, &request), expected, "{label} over UDP");
-        assert_eq!(tcp_exchange(server.addr, &request), expected, "{label} over TCP");
+        assert_eq!(udp_reply(server.addr, &request), expected, "{label} over UDP");
+        assert_eq!(tcp_reply(server.addr, &request), expected, "{label} over TCP");
     }
 }
 
@@ -57,14 +51,7 @@ fn characters_split_across_tcp_writes() {
         let expected = encode_text(upper, encoding).unwrap();
         let first_multibyte = request.iter().position(|b| !b.is_ascii()).unwrap_or(0);
         let cut = (first_multibyte + 1).min(request.len());
-        let mut stream = connect(server.addr);
-        stream.set_nodelay(true).unwrap();
-        stream.write_all(&request[..cut]).unwrap();
-        thread::sleep(Duration::from_millis(30));
-        stream.write_all(&request[cut..]).unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).unwrap();
+        let reply = tcp_reply_written_in_two(server.addr, &request, cut);
         assert_eq!(reply, expected, "{label} cut at byte {cut}");
     }
 }
@@ -72,27 +59,27 @@ fn characters_split_across_tcp_writes() {
 /// The lecture's warning, shown: a latin-1 client and a UTF-8 server do not agree on ß.
 #[test]
 fn mismatched_sides_show_the_mangling() {
-    let server = support::serve_upcase(&[]);
+    let server = serve_upcase(&[]);
     let to = server.tcp().to_string();
-    let agree = support::upcase_send(&["--to", &to, "straße"], b"");
+    let agree = upcase_send(&["--to", &to, "straße"], b"");
     assert_eq!(agree.assert_success("send").text(), "STRASSE\n");
-    let disagree = support::upcase_send(&["--encoding", "latin1", "--to", &to, "straße"], b"");
+    let disagree = upcase_send(&["--encoding", "latin1", "--to", &to, "straße"], b"");
     assert_eq!(disagree.assert_success("send --encoding latin1").text(), "STRAßE\n", "ß not uppercased");
 
-    let latin1_server = support::serve_upcase(&["--encoding", "latin1"]);
+    let latin1_server = serve_upcase(&["--encoding", "latin1"]);
     let to = latin1_server.tcp().to_string();
-    let agree = support::upcase_send(&["--encoding", "latin1", "--to", &to, "straße µ"], b"");
+    let agree = upcase_send(&["--encoding", "latin1", "--to", &to, "straße µ"], b"");
     assert_eq!(agree.assert_success("send").text(), "STRASSE µ\n", "µ has no uppercase in latin1");
-    let disagree = support::upcase_send(&["--to", &to, "café"], b"");
+    let disagree = upcase_send(&["--to", &to, "café"], b"");
     assert_eq!(disagree.assert_success("send").text(), "CAFé\n", "é's two UTF-8 bytes read as Ã©");
 }
 
 #[test]
 fn send_says_what_the_encoding_cannot_write() {
-    let out = support::upcase_send(&["--encoding", "koi8-r", "--to", "127.0.0.1:9", "😀"], b"");
+    let out = upcase_send(&["--encoding", "koi8-r", "--to", "127.0.0.1:9", "😀"], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stderr.contains("koi8-r") || out.stderr.contains("KOI8-R"), "{}", out.stderr);
     assert!(out.stderr.contains("cannot write"), "{}", out.stderr);
-    let out = support::upcase_send(&["--encoding", "ebcdic", "x"], b"");
+    let out = upcase_send(&["--encoding", "ebcdic", "x"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
 }

@@ -10,6 +10,7 @@
 mod support;
 
 use support::*;
+use upcase::server::Model;
 
 /// Runs a Python client of `tests/peers/` against `port`, typing `sentence` and Enter.
 fn run_python_client(script: &str, port: u16, sentence: &str) -> Output {
@@ -20,34 +21,22 @@ fn run_python_client(script: &str, port: u16, sentence: &str) -> Output {
 
 // ---- Python clients against upcase serve, in each model ----
 
-macro_rules! python_clients_against_model {
-    ($module:ident, $model:literal) => {
-        mod $module {
-            use super::*;
+for_each_model!(python_udp_client, python_tcp_client);
 
-            #[test]
-            fn python_udp_client() {
-                let server = serve_upcase(&["--udp", "--model", $model]);
-                let output = run_python_client("udp_client.py", server.udp().port(), SENTENCE);
-                output.assert_success("udp_client.py");
-                assert_eq!(output.text(), format!("{PROMPT}{SHOUTED}\n"));
-            }
-
-            #[test]
-            fn python_tcp_client() {
-                let server = serve_upcase(&["--tcp", "--model", $model]);
-                let output = run_python_client("tcp_client.py", server.tcp().port(), SENTENCE);
-                output.assert_success("tcp_client.py");
-                // print('From Server: ', reply) separates its arguments with a space.
-                assert_eq!(output.text(), format!("{PROMPT}From Server:  {SHOUTED}\n"));
-            }
-        }
-    };
+fn python_udp_client(model: Model) {
+    let server = serve_upcase_model(model, &["--udp"]);
+    let output = run_python_client("udp_client.py", server.udp().port(), SENTENCE);
+    output.assert_success("udp_client.py");
+    assert_eq!(output.text(), format!("{PROMPT}{SHOUTED}\n"));
 }
 
-python_clients_against_model!(iterative, "iterative");
-python_clients_against_model!(threaded, "threaded");
-python_clients_against_model!(async_model, "async");
+fn python_tcp_client(model: Model) {
+    let server = serve_upcase_model(model, &["--tcp"]);
+    let output = run_python_client("tcp_client.py", server.tcp().port(), SENTENCE);
+    output.assert_success("tcp_client.py");
+    // print('From Server: ', reply) separates its arguments with a space.
+    assert_eq!(output.text(), format!("{PROMPT}From Server:  {SHOUTED}\n"));
+}
 
 // ---- upcase send against the Python servers ----
 
@@ -65,21 +54,22 @@ fn upcase_send_udp_against_python_udp_server() {
 
 #[test]
 fn upcase_send_tcp_against_python_tcp_server() {
-    let (_server, port) = serve_python("tcp_server.py");
-    for _ in 0..2 {
-        let output = upcase_send(&["--to", &to(port), SENTENCE], b"");
-        output.assert_success("upcase send");
-        assert_eq!(output.text(), format!("{SHOUTED}\n"));
-    }
+    assert_two_sends_answered("tcp_server.py");
 }
 
 #[test]
 fn upcase_send_tcp_against_python_threaded_tcp_server() {
-    let (_server, port) = serve_python("tcp_server_threaded.py");
+    assert_two_sends_answered("tcp_server_threaded.py");
+}
+
+/// Two `upcase send`s, one after the other, both answered by a Python TCP server: the first
+/// one's close frees even the iterative server for the second.
+fn assert_two_sends_answered(script: &str) {
+    let (_server, port) = serve_python(script);
     for _ in 0..2 {
         let output = upcase_send(&["--to", &to(port), SENTENCE], b"");
         output.assert_success("upcase send");
-        assert_eq!(output.text(), format!("{SHOUTED}\n"));
+        assert_eq!(output.text(), format!("{SHOUTED}\n"), "{script}");
     }
 }
 
@@ -101,14 +91,14 @@ fn python_tcp_server_cuts_a_2000_byte_message_and_upcase_does_not() {
         let (_server, port) = serve_python(script);
         // It replies to the first 1,024 bytes and closes with the rest unread, which resets the
         // connection: the reset may follow the cut reply, so an error after it is expected.
-        let (reply, _reset) = tcp_exchange(to(port).parse().unwrap(), &message);
+        let (reply, _reset) = tcp_reply_and_error(to(port).parse().unwrap(), &message);
         assert_eq!(reply.len(), 1_024, "{script} must cut the reply at its single read");
         assert_eq!(reply, upper[..1_024]);
     }
 
-    for model in ["iterative", "threaded", "async"] {
-        let server = serve_upcase(&["--tcp", "--model", model]);
-        let (reply, error) = tcp_exchange(server.tcp(), &message);
+    for model in Model::ALL {
+        let server = serve_upcase_model(model, &["--tcp"]);
+        let (reply, error) = tcp_reply_and_error(server.tcp(), &message);
         assert!(error.is_none(), "upcase serve --model {model}: {error:?}");
         assert_eq!(reply, upper, "upcase serve --model {model} must answer every byte");
     }

@@ -3,14 +3,14 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 use upcase::server::rate_limit::RateLimit;
 use upcase::server::{Config, Model};
 
@@ -45,7 +45,7 @@ fn slow_client_is_closed_at_the_maximum_connection_time(model: Model) {
     };
     assert!(closed);
     assert!(started.elapsed() >= Duration::from_millis(500), "closed too early: {:?}", started.elapsed());
-    assert_eq!(tcp_exchange(server.addr, b"quick"), b"QUICK");
+    assert_eq!(tcp_reply(server.addr, b"quick"), b"QUICK");
     server.stats_eventually("one lifetime closure", |s| s.tcp_lifetime_exceeded == 1);
 }
 
@@ -56,15 +56,15 @@ fn panic_in_a_tcp_handler_ends_that_connection_only(model: Model) {
     let mut rest = Vec::new();
     let _ = doomed.read_to_end(&mut rest); // closed or reset: either way, ended
     assert!(rest.is_empty());
-    assert_eq!(tcp_exchange(server.addr, b"after the panic"), b"AFTER THE PANIC");
+    assert_eq!(tcp_reply(server.addr, b"after the panic"), b"AFTER THE PANIC");
     // The connection is let go, and counted as a panic.
     server.stats_eventually("one panic, nothing open", |s| s.panics == 1 && s.tcp_open == 0);
 }
 
 fn panic_while_answering_a_datagram_is_contained(model: Model) {
     let server = TestServer::start(Config { model, panic_on: Some(TRIGGER.to_vec()), ..Config::default() });
-    assert_eq!(udp_exchange_within(server.addr, TRIGGER, Duration::from_millis(300)), None);
-    assert_eq!(udp_exchange(server.addr, b"after the panic"), b"AFTER THE PANIC");
+    assert_eq!(udp_reply_within(server.addr, TRIGGER, Duration::from_millis(300)), None);
+    assert_eq!(udp_reply(server.addr, b"after the panic"), b"AFTER THE PANIC");
     server.stats_eventually("one panic", |s| s.panics == 1);
 }
 
@@ -77,7 +77,7 @@ fn datagram_from_the_servers_own_port_is_ignored(model: Model) {
     twin.send_to(b"loop?", server.addr).unwrap();
     let mut buffer = [0; 16];
     assert!(twin.recv_from(&mut buffer).is_err(), "no reply to the server's own port");
-    assert_eq!(udp_exchange(server.addr, b"others"), b"OTHERS");
+    assert_eq!(udp_reply(server.addr, b"others"), b"OTHERS");
     server.stats_eventually("one ignored datagram", |s| s.udp_ignored_source_port == 1);
 }
 
@@ -108,6 +108,6 @@ fn loopback_clients_are_not_rate_limited_by_default() {
     let config = Config { udp_rate: Some(RateLimit { bytes_per_second: 1, burst: 10 }), ..Config::default() };
     let server = TestServer::start(config);
     for _ in 0..20 {
-        assert_eq!(udp_exchange(server.addr, &[b'y'; 100]), vec![b'Y'; 100]);
+        assert_eq!(udp_reply(server.addr, &[b'y'; 100]), vec![b'Y'; 100]);
     }
 }

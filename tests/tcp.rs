@@ -2,14 +2,14 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 use upcase::server::{Config, Model};
 
 for_each_model!(
@@ -26,6 +26,8 @@ for_each_model!(
     idle_connection_is_closed,
     shutdown_lets_a_stream_in_flight_finish,
     shutdown_closes_idle_connections_after_grace,
+    silent_client_blocks_only_the_iterative_model,
+    connections_over_the_limit_are_closed_and_the_rest_still_served: [threaded, asynchronous],
 );
 
 /// The lecture's client: send once, receive once, close, without shutting down its side first.
@@ -36,13 +38,13 @@ fn lecture_client_send_once_receive_once(model: Model) {
     assert_eq!(read_exactly(&mut stream, 24), b"INPUT LOWERCASE SENTENCE");
     drop(stream);
     // The server noticed the close and serves the next client.
-    assert_eq!(tcp_exchange(server.addr, b"next"), b"NEXT");
+    assert_eq!(tcp_reply(server.addr, b"next"), b"NEXT");
 }
 
 fn unicode_round_trips(model: Model) {
     let server = TestServer::start_model(model);
     for (sentence, expected) in SENTENCES {
-        assert_eq!(tcp_exchange(server.addr, sentence.as_bytes()), expected.as_bytes(), "{sentence:?}");
+        assert_eq!(tcp_reply(server.addr, sentence.as_bytes()), expected.as_bytes(), "{sentence:?}");
     }
 }
 
@@ -73,23 +75,19 @@ fn character_split_across_two_writes(model: Model) {
     drop(stream);
     let text = "aß€😀".as_bytes(); // ß, € and 😀 are 2, 3 and 4 bytes
     for cut in [2, 4, 7, 9] {
-        let mut stream2 = connect(server.addr);
-        stream2.set_nodelay(true).unwrap();
-        stream2.write_all(&text[..cut]).unwrap();
-        thread::sleep(Duration::from_millis(30));
-        stream2.write_all(&text[cut..]).unwrap();
-        stream2.shutdown(Shutdown::Write).unwrap();
-        let mut reply = Vec::new();
-        stream2.read_to_end(&mut reply).unwrap();
-        assert_eq!(reply, "ASS€😀".as_bytes(), "cut at byte {cut}");
+        assert_eq!(
+            tcp_reply_written_in_two(server.addr, text, cut),
+            "ASS€😀".as_bytes(),
+            "cut at byte {cut}"
+        );
     }
 }
 
 fn invalid_utf8_comes_back_byte_for_byte(model: Model) {
     let server = TestServer::start_model(model);
     let input: &[u8] = b"ab\xFF\xC0\xAF cd \xED\xA0\x80 \x80 ef \xE2\x82";
-    assert_eq!(tcp_exchange(server.addr, input), b"AB\xFF\xC0\xAF CD \xED\xA0\x80 \x80 EF \xE2\x82");
-    assert_eq!(tcp_exchange(server.addr, b"still here"), b"STILL HERE");
+    assert_eq!(tcp_reply(server.addr, input), b"AB\xFF\xC0\xAF CD \xED\xA0\x80 \x80 EF \xE2\x82");
+    assert_eq!(tcp_reply(server.addr, b"still here"), b"STILL HERE");
     server.stats_eventually("9 invalid bytes", |s| s.invalid_bytes == 9);
 }
 
@@ -101,47 +99,30 @@ fn ascii_encoding_is_binary_safe(model: Model) {
     });
     let input: Vec<u8> = (0..=255).collect();
     let expected: Vec<u8> = input.iter().map(u8::to_ascii_uppercase).collect();
-    assert_eq!(tcp_exchange(server.addr, &input), expected);
+    assert_eq!(tcp_reply(server.addr, &input), expected);
 }
 
 /// 100 MiB through the server while reading the reply at the same time; memory stays bounded
 /// because the server reads only as fast as we read.
 fn stream_of_100_mib(model: Model) {
-    const UNIT: &[u8] = "the quick brown fox, straße ﬁne ἀθῆναι 😀\n".as_bytes();
-    const EXPECTED: &[u8] = "THE QUICK BROWN FOX, STRASSE FINE ἈΘΗ͂ΝΑΙ 😀\n".as_bytes();
     const TOTAL: usize = 100 << 20;
     let units = TOTAL / UNIT.len();
     let server = TestServer::start_model(model);
     let stream = connect(server.addr);
-    let mut writer = stream.try_clone().unwrap();
-    let sender = thread::spawn(move || {
-        // Writes in chunks that do not line up with character boundaries.
-        let chunk: Vec<u8> = UNIT.iter().copied().cycle().take(UNIT.len() * 997).collect();
-        let mut left = units;
-        while left > 0 {
-            let n = left.min(997);
-            writer.write_all(&chunk[..n * UNIT.len()]).unwrap();
-            left -= n;
-        }
-        writer.shutdown(Shutdown::Write).unwrap();
-    });
+    let writer = stream.try_clone().unwrap();
+    let sender = thread::spawn(move || send_units(writer, units));
     let mut reader = stream;
-    let mut received = 0usize;
+    let mut checker = ReplyChecker::default();
     let mut buffer = vec![0; 256 * 1024];
-    let mut position = 0usize; // offset into EXPECTED
     loop {
         let n = reader.read(&mut buffer).unwrap();
         if n == 0 {
             break;
         }
-        for &byte in &buffer[..n] {
-            assert_eq!(byte, EXPECTED[position], "wrong byte at offset {received}");
-            position = (position + 1) % EXPECTED.len();
-            received += 1;
-        }
+        checker.check(&buffer[..n]);
     }
-    sender.join().unwrap();
-    assert_eq!(received, units * EXPECTED.len());
+    sender.join().unwrap().unwrap();
+    assert_eq!(checker.received, units * UNIT_UPPER.len());
 }
 
 fn two_hundred_concurrent_clients(model: Model) {
@@ -150,8 +131,7 @@ fn two_hundred_concurrent_clients(model: Model) {
     let clients: Vec<_> = (0..200)
         .map(|i| {
             thread::spawn(move || {
-                let message = format!("client number {i}, straße");
-                assert_eq!(tcp_exchange(addr, message.as_bytes()), message.to_uppercase().as_bytes());
+                assert_tcp_uppercases(addr, &format!("client number {i}, straße"));
             })
         })
         .collect();
@@ -215,7 +195,7 @@ fn restart_on_same_port_after_a_burst(model: Model) {
     assert_eq!(stats.tcp_accepted, 50);
     let restarted = TestServer::start_on(&addr.to_string(), config);
     assert_eq!(restarted.addr, addr);
-    assert_eq!(tcp_exchange(addr, b"back again"), b"BACK AGAIN");
+    assert_eq!(tcp_reply(addr, b"back again"), b"BACK AGAIN");
     drop(open);
 }
 
@@ -227,7 +207,7 @@ fn idle_connection_is_closed(model: Model) {
     let mut buffer = [0; 16];
     assert_eq!(silent.read(&mut buffer).unwrap(), 0, "server closes the idle connection");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(tcp_exchange(server.addr, b"after"), b"AFTER");
+    assert_eq!(tcp_reply(server.addr, b"after"), b"AFTER");
     server.stats_eventually("one idle timeout", |s| s.tcp_idle_timeouts == 1);
 }
 
@@ -267,44 +247,39 @@ fn shutdown_closes_idle_connections_after_grace(model: Model) {
 }
 
 /// A silent first client blocks an iterative server but not the concurrent ones.
-#[test]
-fn silent_client_blocks_only_the_iterative_model() {
-    for model in Model::ALL {
-        let server = TestServer::start_model(model);
-        let silent = connect(server.addr);
-        let mut second = connect(server.addr);
-        second.write_all(b"second").unwrap();
-        second.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-        let mut reply = [0; 6];
-        let answered = second.read_exact(&mut reply).is_ok();
-        assert_eq!(answered, model != Model::Iterative, "{model}");
-        drop(silent);
-        if model == Model::Iterative {
-            second.set_read_timeout(Some(PATIENCE)).unwrap();
-            second.read_exact(&mut reply).unwrap();
-        }
-        assert_eq!(&reply, b"SECOND", "{model}");
+fn silent_client_blocks_only_the_iterative_model(model: Model) {
+    let server = TestServer::start_model(model);
+    let silent = connect(server.addr);
+    let mut second = connect(server.addr);
+    second.write_all(b"second").unwrap();
+    second.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut reply = [0; 6];
+    let answered = second.read_exact(&mut reply).is_ok();
+    assert_eq!(answered, model != Model::Iterative, "{model}");
+    drop(silent);
+    if model == Model::Iterative {
+        second.set_read_timeout(Some(PATIENCE)).unwrap();
+        second.read_exact(&mut reply).unwrap();
     }
+    assert_eq!(&reply, b"SECOND", "{model}");
 }
 
-#[test]
-fn connections_over_the_limit_are_closed_and_the_rest_still_served() {
-    for model in [Model::Threaded, Model::Async] {
-        let server = TestServer::start(Config { model, max_connections: 5, ..Config::default() });
-        let mut held: Vec<_> = (0..5).map(|_| connect(server.addr)).collect();
-        // Make sure the five are accepted before the sixth arrives.
-        for stream in &mut held {
-            stream.write_all(b"a").unwrap();
-            assert_eq!(read_exactly(stream, 1), b"A");
-        }
-        let mut extra = connect(server.addr);
-        let mut buffer = [0; 1];
-        let _ = extra.write_all(b"b");
-        assert!(matches!(extra.read(&mut buffer), Ok(0) | Err(_)), "{model}: sixth connection closed");
-        for stream in &mut held {
-            stream.write_all(b"c").unwrap();
-            assert_eq!(read_exactly(stream, 1), b"C", "{model}");
-        }
-        server.stats_eventually("one rejected connection", |s| s.tcp_rejected_over_limit == 1);
+/// The iterative model holds one connection at a time, so it has no limit to pass.
+fn connections_over_the_limit_are_closed_and_the_rest_still_served(model: Model) {
+    let server = TestServer::start(Config { model, max_connections: 5, ..Config::default() });
+    let mut held: Vec<_> = (0..5).map(|_| connect(server.addr)).collect();
+    // Make sure the five are accepted before the sixth arrives.
+    for stream in &mut held {
+        stream.write_all(b"a").unwrap();
+        assert_eq!(read_exactly(stream, 1), b"A");
     }
+    let mut extra = connect(server.addr);
+    let mut buffer = [0; 1];
+    let _ = extra.write_all(b"b");
+    assert!(matches!(extra.read(&mut buffer), Ok(0) | Err(_)), "{model}: sixth connection closed");
+    for stream in &mut held {
+        stream.write_all(b"c").unwrap();
+        assert_eq!(read_exactly(stream, 1), b"C", "{model}");
+    }
+    server.stats_eventually("one rejected connection", |s| s.tcp_rejected_over_limit == 1);
 }

@@ -2,12 +2,12 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+mod support;
 
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use support::*;
 use upcase::server::{Config, Model};
 
 for_each_model!(
@@ -23,13 +23,13 @@ for_each_model!(
 fn unicode_round_trips(model: Model) {
     let server = TestServer::start_model(model);
     for (sentence, expected) in SENTENCES {
-        assert_eq!(udp_exchange(server.addr, sentence.as_bytes()), expected.as_bytes(), "{sentence:?}");
+        assert_eq!(udp_reply(server.addr, sentence.as_bytes()), expected.as_bytes(), "{sentence:?}");
     }
 }
 
 fn empty_datagram_gets_empty_reply(model: Model) {
     let server = TestServer::start_model(model);
-    assert_eq!(udp_exchange(server.addr, b""), b"");
+    assert_eq!(udp_reply(server.addr, b""), b"");
 }
 
 /// The lecture's 2,048-byte buffer would cut these; upcase reads every datagram whole.
@@ -37,7 +37,7 @@ fn large_datagrams_are_never_cut(model: Model) {
     let server = TestServer::start_model(model);
     for len in [2_049, 30_000, 65_507] {
         let request: Vec<u8> = b"abcdefghij".iter().copied().cycle().take(len).collect();
-        let reply = udp_exchange(server.addr, &request);
+        let reply = udp_reply(server.addr, &request);
         assert_eq!(reply.len(), len);
         assert_eq!(reply, request.to_ascii_uppercase());
     }
@@ -49,9 +49,9 @@ fn reply_too_large_for_a_datagram_is_dropped_and_counted(model: Model) {
     let server = TestServer::start_model(model);
     let request = "ΐ".repeat(20_000);
     assert_eq!(request.len(), 40_000);
-    let reply = udp_exchange_within(server.addr, request.as_bytes(), Duration::from_millis(500));
+    let reply = udp_reply_within(server.addr, request.as_bytes(), Duration::from_millis(500));
     assert_eq!(reply, None, "no cut reply");
-    assert_eq!(udp_exchange(server.addr, "ΐ".as_bytes()), "\u{399}\u{308}\u{301}".as_bytes());
+    assert_eq!(udp_reply(server.addr, "ΐ".as_bytes()), "\u{399}\u{308}\u{301}".as_bytes());
     let stats = server.stats_eventually("one reply", |s| s.udp_replies == 1);
     assert_eq!(stats.udp_dropped_oversize_replies, 1);
 }
@@ -62,9 +62,9 @@ fn invalid_utf8_comes_back_byte_for_byte(model: Model) {
         &[b"\xFF", b"ab\xC0\xAFcd", b"\xED\xA0\x80", b"\x80 stray", b"cut \xE2\x82", b"\xF4\x90\x80\x80"];
     for request in cases {
         let expected: Vec<u8> = request.iter().map(u8::to_ascii_uppercase).collect();
-        assert_eq!(udp_exchange(server.addr, request), expected, "{request:?}");
+        assert_eq!(udp_reply(server.addr, request), expected, "{request:?}");
     }
-    assert_eq!(udp_exchange(server.addr, b"still answering"), b"STILL ANSWERING");
+    assert_eq!(udp_reply(server.addr, b"still answering"), b"STILL ANSWERING");
 }
 
 fn many_clients_at_once(model: Model) {
@@ -110,14 +110,14 @@ fn ipv6_loopback_when_the_machine_has_it() {
     }
     let server = TestServer::start_on("[::1]:0", Config::default());
     assert!(server.addr.is_ipv6());
-    assert_eq!(udp_exchange(server.addr, "ipv6 ß".as_bytes()), "IPV6 SS".as_bytes());
-    assert_eq!(tcp_exchange(server.addr, b"ipv6 tcp"), b"IPV6 TCP");
+    assert_eq!(udp_reply(server.addr, "ipv6 ß".as_bytes()), "IPV6 SS".as_bytes());
+    assert_eq!(tcp_reply(server.addr, b"ipv6 tcp"), b"IPV6 TCP");
 }
 
 #[test]
 fn max_datagram_limits_requests() {
     let server = TestServer::start(Config { max_datagram: 100, ..Config::default() });
-    assert_eq!(udp_exchange_within(server.addr, &[b'a'; 101], Duration::from_millis(300)), None);
-    assert_eq!(udp_exchange(server.addr, &[b'a'; 100]), vec![b'A'; 100]);
+    assert_eq!(udp_reply_within(server.addr, &[b'a'; 101], Duration::from_millis(300)), None);
+    assert_eq!(udp_reply(server.addr, &[b'a'; 100]), vec![b'A'; 100]);
     server.stats_eventually("one oversize request", |s| s.udp_dropped_oversize_requests == 1);
 }

@@ -4,13 +4,11 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
 mod support;
 
-use common::TestServer;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use support::{python3, run, serve_upcase, upcase, PATIENCE};
+use support::*;
 use upcase::server::{Config, Model};
 
 /// Voluntary context switches of each of this process's threads named `upcase-worker-*`: how

@@ -2,7 +2,8 @@
 # uppercases ASCII only (ß, Greek and Cyrillic come back unchanged).
 # Usage: python3 tcp_ascii_only.py [PORT]   (0 picks a free port)
 import socketserver
-import sys
+
+import serving
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -14,9 +15,4 @@ class Handler(socketserver.BaseRequestHandler):
             self.request.sendall(data.upper())
 
 
-socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer.request_queue_size = 1024  # Python's 5 (and 128) overflow in a burst.
-server = socketserver.ThreadingTCPServer(('127.0.0.1', int(sys.argv[1]) if len(sys.argv) > 1 else 12000), Handler)
-server.daemon_threads = True
-print('The server is ready to receive on port', server.server_address[1], flush=True)
-server.serve_forever()
+serving.serve_threads_forever(Handler)

@@ -3,9 +3,9 @@
 # Usage: python3 tcp_slow.py [PORT]   (0 picks a free port)
 import codecs
 import socketserver
-import sys
-import threading
 import time
+
+import serving
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -21,10 +21,4 @@ class Handler(socketserver.BaseRequestHandler):
                 break
 
 
-threading.stack_size(256 * 1024)
-socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer.request_queue_size = 1024
-server = socketserver.ThreadingTCPServer(('127.0.0.1', int(sys.argv[1]) if len(sys.argv) > 1 else 12000), Handler)
-server.daemon_threads = True
-print('The server is ready to receive on port', server.server_address[1], flush=True)
-server.serve_forever()
+serving.serve_threads_forever(Handler)

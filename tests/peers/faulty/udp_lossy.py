@@ -4,13 +4,9 @@
 # and answers the copies that retries resend. Other datagrams are never dropped, so only the
 # loss row shows it.
 # Usage: python3 udp_lossy.py [PORT]   (0 picks a free port)
-import socket
-import sys
+import serving
 
-server_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-server_socket.bind(('127.0.0.1', int(sys.argv[1]) if len(sys.argv) > 1 else 12000))
-print('The server is ready to receive on port', server_socket.getsockname()[1], flush=True)
-
+server_socket = serving.bind_udp()
 seen = set()
 while True:
     message, client_address = server_socket.recvfrom(65535)
