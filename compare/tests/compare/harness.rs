@@ -68,14 +68,8 @@ fn a_short_run_writes_the_tables_keeps_the_analysis_and_stops_every_peer() {
     let out = scratch("harness").join("BENCHMARKS.md");
     let analysis = format!("{ANALYSIS_MARKER}\n\n## Analysis\n\nA profile written by hand.\n");
     std::fs::write(&out, format!("# old tables\n\n{analysis}")).unwrap();
-    let mut command = harness(&[
-        "--quick",
-        "--only",
-        "udp-rr-1,tcp-crr-4,idle",
-        "--peers",
-        "async,c,py-udp",
-        "--out",
-    ]);
+    let mut command =
+        harness(&["--quick", "--only", "udp-rr-1,tcp-crr-4,idle", "--peers", "async,c,py-udp", "--out"]);
     command.arg(&out);
     let run = tools::run_bounded(command, Duration::from_secs(120)).unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
