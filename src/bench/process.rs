@@ -1,5 +1,6 @@
 //! What a process costs, read from `/proc` (Linux): CPU time (how much work the server, and the
-//! bench itself, did per request: the most stable efficiency figure on a shared, noisy machine),
+//! bench itself, did per request: the most stable efficiency figure on a shared, noisy machine;
+//! with its reaped children, for a server that forks),
 //! resident memory and open file descriptors (what idle connections cost).
 //!
 //! `upcase bench --server-pid`, the comparison harness and the tests all measure through here, so
@@ -25,11 +26,26 @@ pub enum Process {
 
 /// User plus system CPU time used so far by `process`, all its threads together.
 pub fn cpu_time(process: Process) -> io::Result<Duration> {
+    let [utime, stime, _, _] = stat_times(process)?;
+    Ok(ticks_to_duration(utime + stime))
+}
+
+/// [`cpu_time`] plus that of the children `process` has reaped: a server that forks a process
+/// per connection (socat) does its work there, which counts once each child has exited.
+pub fn cpu_time_with_children(process: Process) -> io::Result<Duration> {
+    let [utime, stime, cutime, cstime] = stat_times(process)?;
+    Ok(ticks_to_duration(utime + stime + cutime + cstime))
+}
+
+fn stat_times(process: Process) -> io::Result<[u64; 4]> {
     let path = process.path("stat");
     let stat = std::fs::read_to_string(&path)?;
-    let ticks = parse_stat(&stat)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected format of {path}")))?;
-    Ok(Duration::from_millis(ticks.saturating_mul(1000) / CLOCK_TICKS_PER_SECOND))
+    parse_stat(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected format of {path}")))
+}
+
+fn ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_millis(ticks.saturating_mul(1000) / CLOCK_TICKS_PER_SECOND)
 }
 
 /// Resident memory of `process`, in KiB (`VmRSS` of `/proc/PID/status`).
@@ -68,15 +84,15 @@ impl Process {
     }
 }
 
-/// utime + stime, in clock ticks, from the text of `/proc/PID/stat`.
-fn parse_stat(stat: &str) -> Option<u64> {
+/// utime, stime, cutime and cstime, in clock ticks, from the text of `/proc/PID/stat`.
+fn parse_stat(stat: &str) -> Option<[u64; 4]> {
     // The command name (field 2) is in parentheses and may itself hold spaces and parentheses:
-    // the fields after it start after the last `)`. Then: state (3), ..., utime (14), stime (15).
+    // the fields after it start after the last `)`. Then: state (3), ..., utime (14), stime (15),
+    // cutime (16), cstime (17).
     let (_, after_name) = stat.rsplit_once(')')?;
     let mut fields = after_name.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    Some([next()?, next()?, next()?, next()?])
 }
 
 #[cfg(test)]
@@ -86,13 +102,16 @@ mod tests {
     #[test]
     fn reads_user_and_system_time_after_a_command_name_with_spaces() {
         let stat = "4242 (upcase (serve) x) S 1 4242 4242 0 -1 4194560 1021 0 0 0 250 75 0 0 20 0 3 0";
-        assert_eq!(parse_stat(stat), Some(325));
+        assert_eq!(parse_stat(stat), Some([250, 75, 0, 0]));
+        let reaped = "4242 (socat) S 1 4242 4242 0 -1 4194560 1021 0 0 0 250 75 40 12 20 0 3 0";
+        assert_eq!(parse_stat(reaped), Some([250, 75, 40, 12]));
         assert_eq!(parse_stat("4242 (cut short) S 1 2"), None);
     }
 
     #[test]
     fn this_process_can_be_measured() {
         assert!(cpu_time(Process::Myself).is_ok());
+        assert!(cpu_time_with_children(Process::Myself).is_ok());
         assert!(resident_kib(Process::Myself).is_ok_and(|kib| kib > 0));
         let pid = Process::Pid(std::process::id());
         assert!(open_descriptors(pid).is_ok_and(|fds| fds >= 3), "stdin, stdout, stderr");

@@ -1,5 +1,5 @@
 /*
- * epoll_upper: the "tuned native" reference peer for bench/run.
+ * epoll_upper: the simple C reference of upcase-compare (compare/peers/tuned_upper.c is the strong one).
  *
  * One thread, one epoll instance (level-triggered), serving the uppercase protocol on
  * 127.0.0.1:PORT over both UDP and TCP:
@@ -11,7 +11,7 @@
  *     client half-closes, the pending reply is finished and the connection closed.
  *
  * It uppercases ASCII only (a-z), 16 bytes at a time: far cheaper than Unicode, and wrong for any
- * other text. That flatters it in the comparison; bench/run only gives it ASCII workloads.
+ * other text. That flatters it in the comparison; upcase-compare only gives it ASCII workloads.
  *
  * Build: gcc -O2 -Wall -Wextra -o epoll_upper epoll_upper.c
  * Usage: epoll_upper PORT    (0: a free port; prints "ready PORT" on stdout once listening)
