@@ -24,6 +24,7 @@ mod detect;
 mod judge;
 mod loss;
 mod more;
+pub mod program;
 mod tcp;
 mod udp;
 mod wire;
