@@ -11,7 +11,6 @@ mod submissions;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -324,6 +323,10 @@ fn udp_one_datagram_answers_once_and_exits() {
 fn tcp_ignores_sigterm_until_the_next_client() {
     let Some((mut program, port)) = serve("tcp_ignores_sigterm.py", Transport::Tcp) else { return };
     assert_eq!(tcp_whole(port, TEXT.as_bytes()), upper(TEXT.as_bytes()));
+    // Once it sleeps it is back in accept(), the only place it blocks after closing a connection;
+    // a SIGTERM before that would be seen at once, which is not the flaw under test.
+    let leader = upcase::bench::process::Process::Pid(program.group());
+    assert!(eventually(|| upcase::bench::process::stat(leader).is_ok_and(|s| s.state == 'S')));
     let group = nix::unistd::Pid::from_raw(program.group() as i32);
     nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_eq!(program.wait_exit(NEVER), None, "SIGTERM only set a flag");
@@ -352,23 +355,39 @@ fn run_client(file: &'static str, port: u16, sentence: &str, wait: Duration) -> 
     Some(ClientRun { ended, stopped, stdout: program.stdout().bytes })
 }
 
-/// A TCP server that sends `HEL`, waits until told (or the client has ended), sends `LO`.
+/// Whether everything written on `stream` has reached the client at the other end and been read
+/// by it: nothing unacknowledged on this side, nothing in the client's receive queue (loopback, so
+/// both sockets are in the kernel's table).
+fn read_by_client(stream: &TcpStream) -> bool {
+    let (client, server) = (stream.peer_addr().unwrap(), stream.local_addr().unwrap());
+    let port = |addr: std::net::SocketAddr| format!(":{:04X}", addr.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // Field 4 is "tx_queue:rx_queue", in hex.
+    let queue = |local, remote, rx: bool| {
+        let row = table.lines().map(|line| line.split_whitespace().collect::<Vec<_>>()).find(|fields| {
+            fields.len() > 4 && fields[1].ends_with(&port(local)) && fields[2].ends_with(&port(remote))
+        })?;
+        let (tx, rx_queue) = row[4].split_once(':')?;
+        u64::from_str_radix(if rx { rx_queue } else { tx }, 16).ok()
+    };
+    queue(server, client, false) == Some(0) && queue(client, server, true) == Some(0)
+}
+
+/// A TCP server that sends `HEL`, and `LO` only once the client has read `HEL`: a client that
+/// reads once has its reply by then, whatever the timing.
 fn segmented_reply(file: &'static str) -> Option<String> {
-    let (go_on, told) = mpsc::channel::<()>();
     let (port, server) = one_shot_server(move |mut stream| {
         let mut request = [0; 5];
         stream.read_exact(&mut request).unwrap();
         assert_eq!(&request, b"hello");
         stream.write_all(b"HEL").unwrap();
-        let _ = told.recv_timeout(PATIENCE);
+        assert!(eventually(|| read_by_client(&stream)), "the client never read");
         let _ = stream.write_all(b"LO");
     });
     let submission = Submission::get(file)?;
     let mut spec = Spec::new(submission.command(port));
     spec.input = Some(b"hello\n".to_vec());
     let mut program = Program::start(spec).unwrap();
-    program.wait_exit(Duration::from_secs(2)); // One that reads once has ended by now.
-    go_on.send(()).unwrap();
     assert_eq!(
         program.wait_exit(PATIENCE).and_then(|exit| exit.code),
         Some(0),
