@@ -4,7 +4,9 @@
 //! resident memory and open file descriptors (what idle connections cost).
 //!
 //! `upcase bench --server-pid`, the comparison harness and the tests all measure through here, so
-//! a figure means the same wherever it is quoted. Only reads; never signals or otherwise touches
+//! a figure means the same wherever it is quoted; so does the supervisor of a program under test
+//! (`check::program`), which also needs a process's state, parent and group ([`stat`]) and the
+//! members of a process group ([`group_members`]). Only reads; never signals or otherwise touches
 //! the process it measures.
 
 use std::io;
@@ -26,31 +28,92 @@ pub enum Process {
 
 /// User plus system CPU time used so far by `process`, all its threads together.
 pub fn cpu_time(process: Process) -> io::Result<Duration> {
-    let [utime, stime, _, _] = stat_times(process)?;
-    Ok(ticks_to_duration(utime + stime))
+    Ok(stat(process)?.cpu)
 }
 
 /// [`cpu_time`] plus that of the children `process` has reaped: a server that forks a process
 /// per connection (socat) does its work there, which counts once each child has exited.
 pub fn cpu_time_with_children(process: Process) -> io::Result<Duration> {
-    let [utime, stime, cutime, cstime] = stat_times(process)?;
-    Ok(ticks_to_duration(utime + stime + cutime + cstime))
+    let stat = stat(process)?;
+    Ok(stat.cpu + stat.reaped_children_cpu)
 }
 
-fn stat_times(process: Process) -> io::Result<[u64; 4]> {
+/// What one reading of `/proc/PID/stat` says about a process: read at once, so the figures agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// `R` running, `S` sleeping, `Z` zombie (exited, not yet reaped by its parent), ...
+    pub state: char,
+    /// Its parent's process id.
+    pub parent: u32,
+    /// Its process group: a supervisor signals and watches a whole group at once.
+    pub group: u32,
+    /// Its threads.
+    pub threads: usize,
+    /// User plus system CPU time used so far, all its threads together.
+    pub cpu: Duration,
+    /// User plus system CPU time of the children it has reaped.
+    pub reaped_children_cpu: Duration,
+}
+
+/// Reads `/proc/PID/stat` of `process`.
+pub fn stat(process: Process) -> io::Result<Stat> {
     let path = process.path("stat");
-    let stat = std::fs::read_to_string(&path)?;
-    parse_stat(&stat)
+    let text = std::fs::read_to_string(&path)?;
+    parse_stat(&text)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected format of {path}")))
 }
 
-fn ticks_to_duration(ticks: u64) -> Duration {
-    Duration::from_millis(ticks.saturating_mul(1000) / CLOCK_TICKS_PER_SECOND)
+/// How long the threads of a process have run on a core, and waited for one while runnable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time on a core, all threads together.
+    pub running: Duration,
+    /// Time runnable but waiting for a free core. Running plus waiting over a stretch of wall
+    /// time is how many cores the process wanted, however busy the machine: a thread that spins
+    /// wants one whole core even when it gets a quarter of one.
+    pub waiting: Duration,
+}
+
+/// Reads `/proc/PID/task/*/schedstat` of `process` (nanoseconds), summed over its threads;
+/// threads that end during the reading are skipped.
+pub fn schedule(process: Process) -> io::Result<Schedule> {
+    let mut total = Schedule::default();
+    for task in std::fs::read_dir(process.path("task"))? {
+        let Ok(text) = std::fs::read_to_string(task?.path().join("schedstat")) else { continue };
+        let mut fields = text.split_whitespace().map(|field| field.parse::<u64>().ok());
+        if let (Some(Some(running)), Some(Some(waiting))) = (fields.next(), fields.next()) {
+            total.running += Duration::from_nanos(running);
+            total.waiting += Duration::from_nanos(waiting);
+        }
+    }
+    Ok(total)
+}
+
+/// The processes of process group `group` (zombies included), found by reading every
+/// `/proc/PID/stat`: Linux keeps no list of a group's members. Processes that end during the scan
+/// are skipped.
+pub fn group_members(group: u32) -> io::Result<Vec<u32>> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        if stat(Process::Pid(pid)).is_ok_and(|stat| stat.group == group) {
+            members.push(pid);
+        }
+    }
+    Ok(members)
 }
 
 /// Resident memory of `process`, in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn resident_kib(process: Process) -> io::Result<u64> {
-    status_field(process, "VmRSS:")
+    let path = process.path("status");
+    let status = std::fs::read_to_string(&path)?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no VmRSS line in {path}")))
 }
 
 /// File descriptors `process` holds open (each socket, each accepted connection is one).
@@ -60,18 +123,13 @@ pub fn open_descriptors(process: Process) -> io::Result<usize> {
 
 /// Threads of `process` (the `Threads` line of `/proc/PID/status`).
 pub fn threads(process: Process) -> io::Result<usize> {
-    status_field(process, "Threads:")
-}
-
-/// The number on the `name` line of `/proc/PID/status` (a unit after it, like `kB`, is dropped).
-fn status_field<T: std::str::FromStr>(process: Process, name: &str) -> io::Result<T> {
     let path = process.path("status");
     let status = std::fs::read_to_string(&path)?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix(name))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {name} number in {path}")))
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no Threads line in {path}")))
 }
 
 impl Process {
@@ -84,34 +142,73 @@ impl Process {
     }
 }
 
-/// utime, stime, cutime and cstime, in clock ticks, from the text of `/proc/PID/stat`.
-fn parse_stat(stat: &str) -> Option<[u64; 4]> {
+/// The fields [`Stat`] keeps, from the text of `/proc/PID/stat`.
+fn parse_stat(stat: &str) -> Option<Stat> {
     // The command name (field 2) is in parentheses and may itself hold spaces and parentheses:
-    // the fields after it start after the last `)`. Then: state (3), ..., utime (14), stime (15),
-    // cutime (16), cstime (17).
+    // the fields after it start after the last `)`. Then: state (3), ppid (4), pgrp (5), ...,
+    // utime (14), stime (15), cutime (16), cstime (17), ..., num_threads (20).
     let (_, after_name) = stat.rsplit_once(')')?;
-    let mut fields = after_name.split_whitespace().skip(11);
-    let mut next = || fields.next()?.parse::<u64>().ok();
-    Some([next()?, next()?, next()?, next()?])
+    let fields: Vec<&str> = after_name.split_whitespace().take(18).collect();
+    let field = |at: usize| fields.get(at).copied();
+    let number = |at: usize| field(at)?.parse::<u64>().ok();
+    let ticks = number(11)?.checked_add(number(12)?)?;
+    let children = number(13)?.checked_add(number(14)?)?;
+    let duration = |ticks: u64| Duration::from_millis(ticks.saturating_mul(1000) / CLOCK_TICKS_PER_SECOND);
+    Some(Stat {
+        state: field(0)?.chars().next()?,
+        parent: field(1)?.parse().ok()?,
+        group: field(2)?.parse().ok()?,
+        threads: field(17)?.parse().ok()?,
+        cpu: duration(ticks),
+        reaped_children_cpu: duration(children),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
-    fn reads_user_and_system_time_after_a_command_name_with_spaces() {
-        let stat = "4242 (upcase (serve) x) S 1 4242 4242 0 -1 4194560 1021 0 0 0 250 75 0 0 20 0 3 0";
-        assert_eq!(parse_stat(stat), Some([250, 75, 0, 0]));
-        let reaped = "4242 (socat) S 1 4242 4242 0 -1 4194560 1021 0 0 0 250 75 40 12 20 0 3 0";
-        assert_eq!(parse_stat(reaped), Some([250, 75, 40, 12]));
+    fn reads_the_fields_after_a_command_name_with_spaces() {
+        let stat = "4242 (upcase (serve) x) Z 17 4240 4242 0 -1 4194560 1021 0 0 0 250 75 40 12 20 0 3 0";
+        let want = Stat {
+            state: 'Z',
+            parent: 17,
+            group: 4240,
+            threads: 3,
+            cpu: Duration::from_millis(3250),
+            reaped_children_cpu: Duration::from_millis(520),
+        };
+        assert_eq!(parse_stat(stat), Some(want));
         assert_eq!(parse_stat("4242 (cut short) S 1 2"), None);
+    }
+
+    #[test]
+    fn this_process_is_a_member_of_its_own_group() {
+        let me = stat(Process::Myself).unwrap();
+        assert_eq!(me.parent, std::os::unix::process::parent_id());
+        assert!(me.state != 'Z');
+        assert!(me.threads >= 1);
+        assert!(group_members(me.group).unwrap().contains(&std::process::id()));
+    }
+
+    #[test]
+    fn a_thread_that_works_is_scheduled() {
+        let before = schedule(Process::Myself).unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(30) {
+            std::hint::black_box(started.elapsed());
+        }
+        let after = schedule(Process::Myself).unwrap();
+        assert!(after.running > before.running, "{before:?} then {after:?}");
+        assert!(after.waiting >= before.waiting);
     }
 
     #[test]
     fn this_process_can_be_measured() {
         assert!(cpu_time(Process::Myself).is_ok());
-        assert!(cpu_time_with_children(Process::Myself).is_ok());
         assert!(resident_kib(Process::Myself).is_ok_and(|kib| kib > 0));
         let pid = Process::Pid(std::process::id());
         assert!(open_descriptors(pid).is_ok_and(|fds| fds >= 3), "stdin, stdout, stderr");

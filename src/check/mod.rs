@@ -26,6 +26,7 @@ mod detect;
 mod judge;
 mod latency;
 mod loss;
+pub mod program;
 mod tcp;
 mod udp;
 mod wire;

@@ -100,9 +100,17 @@ fn udp_flood_from_1000_source_ports(model: Model) {
     eprintln!("{model}: summary after the flood: {}", summary.line);
 }
 
-/// Binds a UDP socket to `addr`, saying clearly why when that is not possible.
+/// Binds a UDP socket to `addr`, saying clearly why when that is not possible. Port 7 is the
+/// whole machine's: another test (a check's port-7 probe) may hold it for a moment, so a port in
+/// use is waited for, within [`PATIENCE`].
 fn bind_udp(addr: &str) -> UdpSocket {
-    match UdpSocket::bind(addr) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut bound = UdpSocket::bind(addr);
+    while matches!(&bound, Err(e) if e.kind() == io::ErrorKind::AddrInUse) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        bound = UdpSocket::bind(addr);
+    }
+    match bound {
         Ok(socket) => socket,
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => panic!(
             "binding {addr} needs root or CAP_NET_BIND_SERVICE (this test sends from port 7, the echo \

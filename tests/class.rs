@@ -1,0 +1,483 @@
+//! Each program of the class (`tests/peers/class/`) does what its opening comment says, flaw and
+//! all, so the verdicts the grader gives them can be trusted to be about real behaviour. Servers
+//! run under the supervisor on free loopback ports; clients talk to small servers played here.
+//!
+//! Needs python3 and gcc (failing under `UPCASE_REQUIRE_TOOLS` without them); the Java programs
+//! run only where `javac` is installed, and are skipped with a note elsewhere.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+mod submissions;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use submissions::*;
+use upcase::check::program::{Ending, Program, Spec, Stopped};
+use upcase::net::Transport;
+use upcase::transform::{uppercase, Encoding};
+
+/// How long a reply or the end of a connection is awaited when the point is that it never comes.
+const NEVER: Duration = Duration::from_secs(1);
+
+const TEXT: &str = "straße ﬁne привет, abc";
+
+fn upper(message: &[u8]) -> Vec<u8> {
+    uppercase(message, Encoding::Utf8)
+}
+
+/// What one connection gets back: the bytes, and whether the server closed it (else the wait for
+/// more ran out).
+struct Got {
+    reply: Vec<u8>,
+    closed: bool,
+}
+
+/// Connects, writes `parts` (pausing between them, so each is a segment of its own), half-closes
+/// if `half_close`, and reads until the server closes or `wait` passes with nothing new.
+fn tcp(port: u16, parts: &[&[u8]], half_close: bool, wait: Duration) -> Got {
+    let mut stream = TcpStream::connect_timeout(&local(port), PATIENCE).unwrap();
+    stream.set_nodelay(true).unwrap();
+    // A server that has closed or died makes writing fail: what it sent back still counts.
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            thread::sleep(Duration::from_millis(300));
+        }
+        let _ = stream.write_all(part);
+    }
+    if half_close {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+    read_for(&mut stream, wait)
+}
+
+fn read_for(stream: &mut TcpStream, wait: Duration) -> Got {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let (mut reply, mut chunk) = (Vec::new(), vec![0; 8192]);
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Got { reply, closed: true },
+            Ok(n) => reply.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Got { reply, closed: false }
+            }
+            Err(_) => return Got { reply, closed: true }, // reset: closed, rudely
+        }
+    }
+}
+
+/// The whole reply to `message`, half-closed, with the server's close awaited.
+fn tcp_whole(port: u16, message: &[u8]) -> Vec<u8> {
+    let got = tcp(port, &[message], true, PATIENCE);
+    assert!(got.closed, "the server never closed; got {:?}", String::from_utf8_lossy(&got.reply));
+    got.reply
+}
+
+/// The lecture's client: send, no half-close, read what comes.
+fn lecture_client(port: u16, message: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect_timeout(&local(port), PATIENCE).unwrap();
+    stream.write_all(message).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut reply = vec![0; upper(message).len()];
+    stream.read_exact(&mut reply).unwrap();
+    reply
+}
+
+fn udp(port: u16, message: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(wait)).unwrap();
+    socket.send_to(message, local(port)).unwrap();
+    let mut reply = vec![0; 65_536];
+    let n = socket.recv(&mut reply).ok()?;
+    Some(reply[..n].to_vec())
+}
+
+fn padded(text: &[u8], len: usize) -> Vec<u8> {
+    let mut reply = text.to_vec();
+    reply.resize(len, 0);
+    reply
+}
+
+fn serve(file: &'static str, transport: Transport) -> Option<(Program, u16)> {
+    let (program, port, _) = Submission::get(file)?.serve(transport);
+    Some((program, port))
+}
+
+/// Whatever the client, a streaming reply of everything sent, split character and bad bytes too.
+fn assert_streams_correctly(port: u16) {
+    let message = TEXT.as_bytes();
+    assert_eq!(lecture_client(port, message), upper(message));
+    let invalid = b"abc\xff\xfe def \xe2\x82";
+    assert_eq!(tcp_whole(port, invalid), invalid.to_ascii_uppercase());
+    let got = tcp(port, &[b"stra\xc3", b"\x9fe"], true, PATIENCE);
+    assert_eq!((got.reply, got.closed), (b"STRASSE".to_vec(), true), "a character split between reads");
+    let long = "ωμέγα ".repeat(2_000);
+    assert_eq!(tcp_whole(port, long.as_bytes()), upper(long.as_bytes()));
+    // Two at once: the first, still open, does not hold up the second.
+    let mut first = TcpStream::connect_timeout(&local(port), PATIENCE).unwrap();
+    first.write_all(b"first").unwrap();
+    assert_eq!(tcp_whole(port, b"second"), b"SECOND");
+    first.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_for(&mut first, PATIENCE).reply, b"FIRST");
+}
+
+#[test]
+fn the_correct_python_server_has_no_flaw() {
+    let Some((program, port)) = serve("correct_server.py", Transport::Tcp) else { return };
+    assert_streams_correctly(port);
+    let big = "ﬁne ".repeat(2_000);
+    assert_eq!(udp(port, big.as_bytes(), PATIENCE).unwrap(), upper(big.as_bytes()));
+    assert_eq!(udp(port, b"x\xffy", PATIENCE).unwrap(), b"X\xffY");
+    assert_eq!(program.stderr().total, 0);
+}
+
+#[test]
+fn the_correct_c_server_has_no_flaw() {
+    let Some((program, port)) = serve("correct_server.c", Transport::Tcp) else { return };
+    assert_streams_correctly(port);
+    assert!(eventually(|| program.sample().processes == 1), "{:?}", program.sample());
+    assert_eq!(program.sample().zombies, 0);
+}
+
+#[test]
+fn tcp_toupper_is_ascii_only_and_otherwise_sound() {
+    let Some((program, port)) = serve("tcp_toupper.c", Transport::Tcp) else { return };
+    assert_eq!(lecture_client(port, "straße привет abc".as_bytes()), "STRAßE привет ABC".as_bytes());
+    assert_eq!(tcp_whole(port, "ß".repeat(3_000).as_bytes()), "ß".repeat(3_000).as_bytes());
+    let mut first = TcpStream::connect_timeout(&local(port), PATIENCE).unwrap();
+    first.write_all(b"first").unwrap();
+    assert_eq!(tcp_whole(port, b"second"), b"SECOND");
+    first.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_for(&mut first, PATIENCE).reply, b"FIRST");
+    drop(first);
+    assert!(eventually(|| program.sample().processes == 1), "{:?}", program.sample());
+    assert_eq!(program.sample().zombies, 0);
+}
+
+#[test]
+fn tcp_whole_buffer_pads_with_nuls_to_1024() {
+    let Some((_program, port)) = serve("tcp_whole_buffer.c", Transport::Tcp) else { return };
+    assert_eq!(tcp_whole(port, b"hello"), padded(b"HELLO", 1024));
+    assert_eq!(tcp_whole(port, "straße".as_bytes()), padded("STRAßE".as_bytes(), 1024));
+    let long = "abcd".repeat(500);
+    let reply = tcp(port, &[long.as_bytes()], false, PATIENCE).reply;
+    assert_eq!(reply, long[..1024].to_ascii_uppercase().as_bytes(), "cut at 1,024");
+}
+
+#[test]
+fn udp_whole_buffer_in_java_sends_stale_bytes_and_nuls() {
+    let Some((_program, port)) = serve("UdpWholeBuffer.java", Transport::Udp) else { return };
+    assert_eq!(udp(port, b"hello world", PATIENCE).unwrap(), padded(b"HELLO WORLD", 1024));
+    assert_eq!(udp(port, b"hi", PATIENCE).unwrap(), padded(b"HILLO WORLD", 1024));
+    let long = "abcd".repeat(300);
+    assert_eq!(udp(port, long.as_bytes(), PATIENCE).unwrap(), long[..1024].to_ascii_uppercase().as_bytes());
+}
+
+#[test]
+fn udp_stale_bytes_in_c_sends_strlen_of_the_buffer() {
+    let Some((_program, port)) = serve("udp_stale_bytes.c", Transport::Udp) else { return };
+    assert_eq!(udp(port, b"hello world", PATIENCE).unwrap(), b"HELLO WORLD");
+    assert_eq!(udp(port, b"hi", PATIENCE).unwrap(), b"HILLO WORLD");
+    assert_eq!(udp(port, b"ab\0cd", PATIENCE).unwrap(), b"AB", "cut at the NUL");
+    assert_eq!(udp(port, "ß".repeat(10).as_bytes(), PATIENCE).unwrap(), "ß".repeat(10).as_bytes());
+    let long = "x".repeat(3_000);
+    assert_eq!(udp(port, long.as_bytes(), PATIENCE).unwrap(), "X".repeat(2_048).as_bytes());
+}
+
+#[test]
+fn udp_last_byte_stays_lowercase() {
+    let Some((_program, port)) = serve("udp_last_byte.c", Transport::Udp) else { return };
+    assert_eq!(udp(port, b"hello", PATIENCE).unwrap(), b"HELLo");
+    assert_eq!(udp(port, "straße".as_bytes(), PATIENCE).unwrap(), "STRAße".as_bytes());
+    let long = "y".repeat(3_000);
+    assert_eq!(udp(port, long.as_bytes(), PATIENCE).unwrap(), format!("{}y", "Y".repeat(2_047)).as_bytes());
+}
+
+#[test]
+fn tcp_accept_once_serves_only_its_first_connection() {
+    let Some((mut program, port)) = serve("tcp_accept_once.c", Transport::Tcp) else { return };
+    let got = tcp(port, &[b"first"], true, NEVER);
+    assert_eq!((got.reply, got.closed), (b"FIRST".to_vec(), false), "answered, never closed");
+    let second = tcp(port, &[b"second"], false, NEVER);
+    assert_eq!((second.reply, second.closed), (Vec::new(), false), "connected, never answered");
+    assert_eq!(program.exited(), None);
+    assert!(program.cpu_over(Duration::from_millis(500)).wanted() < 0.1, "it sleeps, it does not spin");
+}
+
+#[test]
+fn tcp_spins_at_eof_answers_and_never_closes() {
+    let Some((_program, port)) = serve("tcp_spins_at_eof.c", Transport::Tcp) else { return };
+    assert_eq!(lecture_client(port, b"abc"), b"ABC");
+    let got = tcp(port, &["straße".as_bytes()], true, NEVER);
+    assert_eq!((got.reply, got.closed), ("STRAßE".as_bytes().to_vec(), false));
+    // The spinning itself: tests/program.rs.
+}
+
+#[test]
+fn tcp_zombies_answers_and_closes() {
+    let Some((_program, port)) = serve("tcp_zombies.c", Transport::Tcp) else { return };
+    assert_eq!(lecture_client(port, b"abc"), b"ABC");
+    assert_eq!(tcp_whole(port, "straße".as_bytes()), "STRAßE".as_bytes());
+    // The zombies themselves: tests/program.rs.
+}
+
+/// Connects and closes without a word; the server dies of it, saying `error` at `code`.
+fn dies_of_an_empty_connection(mut program: Program, port: u16, file: &str, error: &str, location: &str) {
+    drop(TcpStream::connect_timeout(&local(port), PATIENCE).unwrap());
+    let exit = program.wait_exit(PATIENCE).expect("it dies of an empty connection");
+    assert_eq!(exit.code, Some(1));
+    let words = exit.last_words();
+    assert!(words.error.as_deref().unwrap_or_default().starts_with(error), "{exit:?}");
+    let text = std::fs::read_to_string(class_dir().join(file)).unwrap();
+    let line = 1 + text.lines().position(|l| l.contains(location)).unwrap();
+    assert!(words.location.unwrap().contains(&format!("{file}\", line {line}")) || file.ends_with(".java"));
+    assert_eq!(program.stop().ending, Ending::Exited);
+}
+
+#[test]
+fn tcp_dies_on_empty_in_python() {
+    let file = "tcp_dies_on_empty.py";
+    let Some((program, port)) = serve(file, Transport::Tcp) else { return };
+    assert_eq!(lecture_client(port, TEXT.as_bytes()), upper(TEXT.as_bytes()));
+    dies_of_an_empty_connection(program, port, file, "IndexError: list index out of range", "split()[0]");
+}
+
+#[test]
+fn tcp_dies_on_empty_in_java_answers_lines() {
+    let file = "TcpDiesOnEmpty.java";
+    let Some((mut program, port)) = serve(file, Transport::Tcp) else { return };
+    assert_eq!(tcp_whole(port, "straße\n".as_bytes()), "STRASSE\n".as_bytes());
+    assert_eq!(tcp_whole(port, b"one\ntwo\n"), b"ONE\n", "only the first line");
+    assert_eq!(tcp_whole(port, b"abc"), b"ABC\n", "a newline added");
+    let got = tcp(port, &[b"no newline"], false, NEVER);
+    assert_eq!((got.reply, got.closed), (Vec::new(), false), "waits for a newline or the end");
+    assert_eq!(program.exited(), None);
+    let stack_top = "java.lang.NullPointerException";
+    dies_of_an_empty_connection(program, port, file, stack_top, "clientSentence.toUpperCase()");
+}
+
+#[test]
+fn tcp_dies_on_invalid_utf8_and_on_a_split_character() {
+    let file = "tcp_dies_on_invalid_utf8.py";
+    let Some(submission) = Submission::get(file) else { return };
+    let (mut program, port, _) = submission.serve(Transport::Tcp);
+    assert_eq!(lecture_client(port, TEXT.as_bytes()), upper(TEXT.as_bytes()));
+    // The server reads each part as it comes, unless the machine is so busy that both arrived
+    // before it read the first: a few tries make that as unlikely as it gets.
+    for _ in 0..3 {
+        tcp(port, &[b"stra\xc3", b"\x9fe"], true, PATIENCE);
+        if program.wait_exit(Duration::from_secs(2)).is_some() {
+            break;
+        }
+    }
+    let exit = program.wait_exit(PATIENCE).expect("it dies of a character split between reads");
+    let error = exit.last_words().error.unwrap();
+    assert!(error.starts_with("UnicodeDecodeError") && error.contains("unexpected end of data"), "{error}");
+}
+
+#[test]
+fn tcp_first_line_only_answers_one_line_and_waits_for_it() {
+    let Some((_program, port)) = serve("tcp_first_line_only.py", Transport::Tcp) else { return };
+    assert_eq!(tcp_whole(port, "straße\nsecond line\n".as_bytes()), "STRASSE\n".as_bytes());
+    let got = tcp(port, &[b"no newline"], false, NEVER);
+    assert_eq!((got.reply, got.closed), (Vec::new(), false), "the lecture's client waits forever");
+    assert_eq!(tcp_whole(port, b"half-closed"), b"HALF-CLOSED");
+    assert_eq!(tcp_whole(port, b"a\xffb\n"), b"A\xffB\n");
+}
+
+#[test]
+fn tcp_never_closes_answers_and_keeps_every_connection() {
+    let Some((program, port)) = serve("tcp_never_closes.py", Transport::Tcp) else { return };
+    let before = program.sample().descriptors;
+    for _ in 0..3 {
+        let got = tcp(port, &[TEXT.as_bytes()], true, NEVER);
+        assert_eq!((got.reply, got.closed), (upper(TEXT.as_bytes()), false));
+    }
+    assert!(
+        eventually(|| program.sample().descriptors >= before + 3),
+        "{before} then {:?}",
+        program.sample()
+    );
+}
+
+#[test]
+fn tcp_thread_leak_answers_and_never_closes() {
+    let Some((_program, port)) = serve("tcp_thread_leak.py", Transport::Tcp) else { return };
+    let got = tcp(port, &[TEXT.as_bytes()], true, NEVER);
+    assert_eq!((got.reply, got.closed), (upper(TEXT.as_bytes()), false));
+    // The threads themselves: tests/program.rs.
+}
+
+#[test]
+fn udp_one_datagram_answers_once_and_exits() {
+    let Some((mut program, port)) = serve("udp_one_datagram.py", Transport::Udp) else { return };
+    assert_eq!(udp(port, "straße".as_bytes(), PATIENCE).unwrap(), "STRASSE".as_bytes());
+    let exit = program.wait_exit(PATIENCE).expect("it exits after one datagram");
+    assert_eq!((exit.code, exit.stderr_tail.as_str()), (Some(0), ""));
+    assert_eq!(udp(port, b"again", NEVER), None);
+}
+
+#[test]
+fn tcp_ignores_sigterm_until_the_next_client() {
+    let Some((mut program, port)) = serve("tcp_ignores_sigterm.py", Transport::Tcp) else { return };
+    assert_eq!(tcp_whole(port, TEXT.as_bytes()), upper(TEXT.as_bytes()));
+    // Once it sleeps it is back in accept(), the only place it blocks after closing a connection;
+    // a SIGTERM before that would be seen at once, which is not the flaw under test.
+    let leader = upcase::bench::process::Process::Pid(program.group());
+    assert!(eventually(|| upcase::bench::process::stat(leader).is_ok_and(|s| s.state == 'S')));
+    let group = nix::unistd::Pid::from_raw(program.group() as i32);
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(program.wait_exit(NEVER), None, "SIGTERM only set a flag");
+    assert_eq!(tcp_whole(port, b"last one"), b"LAST ONE");
+    assert_eq!(program.wait_exit(PATIENCE).map(|exit| exit.code), Some(Some(0)), "then it saw the flag");
+}
+
+// ---- clients ----
+
+/// A client's run: whether it ended by itself within the wait, how it was stopped, its stdout.
+struct ClientRun {
+    ended: bool,
+    stopped: Stopped,
+    stdout: Vec<u8>,
+}
+
+/// Runs a client of the class with `sentence` on stdin against `port`, stopping it if it has not
+/// ended within `wait`.
+fn run_client(file: &'static str, port: u16, sentence: &str, wait: Duration) -> Option<ClientRun> {
+    let submission = Submission::get(file)?;
+    let mut spec = Spec::new(submission.command(port));
+    spec.input = Some(format!("{sentence}\n").into_bytes());
+    let mut program = Program::start(spec).unwrap();
+    let ended = program.wait_exit(wait).is_some();
+    let stopped = program.stop();
+    Some(ClientRun { ended, stopped, stdout: program.stdout().bytes })
+}
+
+/// Whether everything written on `stream` has reached the client at the other end and been read
+/// by it: nothing unacknowledged on this side, nothing in the client's receive queue (loopback, so
+/// both sockets are in the kernel's table).
+fn read_by_client(stream: &TcpStream) -> bool {
+    let (client, server) = (stream.peer_addr().unwrap(), stream.local_addr().unwrap());
+    let port = |addr: std::net::SocketAddr| format!(":{:04X}", addr.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // Field 4 is "tx_queue:rx_queue", in hex.
+    let queue = |local, remote, rx: bool| {
+        let row = table.lines().map(|line| line.split_whitespace().collect::<Vec<_>>()).find(|fields| {
+            fields.len() > 4 && fields[1].ends_with(&port(local)) && fields[2].ends_with(&port(remote))
+        })?;
+        let (tx, rx_queue) = row[4].split_once(':')?;
+        u64::from_str_radix(if rx { rx_queue } else { tx }, 16).ok()
+    };
+    queue(server, client, false) == Some(0) && queue(client, server, true) == Some(0)
+}
+
+/// A TCP server that sends `HEL`, and `LO` only once the client has read `HEL`: a client that
+/// reads once has its reply by then, whatever the timing.
+fn segmented_reply(file: &'static str) -> Option<String> {
+    let (port, server) = one_shot_server(move |mut stream| {
+        let mut request = [0; 5];
+        stream.read_exact(&mut request).unwrap();
+        assert_eq!(&request, b"hello");
+        stream.write_all(b"HEL").unwrap();
+        assert!(eventually(|| read_by_client(&stream)), "the client never read");
+        let _ = stream.write_all(b"LO");
+    });
+    let submission = Submission::get(file)?;
+    let mut spec = Spec::new(submission.command(port));
+    spec.input = Some(b"hello\n".to_vec());
+    let mut program = Program::start(spec).unwrap();
+    assert_eq!(
+        program.wait_exit(PATIENCE).and_then(|exit| exit.code),
+        Some(0),
+        "{}",
+        program.stderr().text()
+    );
+    server.join().unwrap();
+    Some(program.stdout().text())
+}
+
+#[test]
+fn clients_that_read_once_print_half_a_segmented_reply() {
+    let Some(once) = segmented_reply("tcp_client_reads_once.c") else { return };
+    assert_eq!(once, "Input lowercase sentence: From Server: HEL\n");
+    let Some(all) = segmented_reply("tcp_client_reads_all.py") else { return };
+    assert_eq!(all, "Input lowercase sentence:From Server: HELLO\n");
+    let Some(crashing) = segmented_reply("tcp_client_crashes_on_invalid.py") else { return };
+    assert_eq!(crashing, "Input lowercase sentence:From Server:  HELLO\n");
+}
+
+#[test]
+fn a_client_that_decodes_strictly_crashes_on_invalid_bytes() {
+    let (port, server) = one_shot_server(|mut stream| {
+        let mut request = Vec::new();
+        stream.read_to_end(&mut request).unwrap();
+        stream.write_all(b"ABC \xff\xfe").unwrap();
+    });
+    let Some(run) = run_client("tcp_client_crashes_on_invalid.py", port, "abc", PATIENCE) else { return };
+    server.join().unwrap();
+    assert!(run.ended);
+    let exit = run.stopped.exit;
+    assert_eq!(exit.code, Some(1));
+    assert!(exit
+        .last_words()
+        .error
+        .unwrap()
+        .starts_with("UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff"));
+}
+
+#[test]
+fn a_udp_client_without_a_timeout_waits_forever_for_a_lost_reply() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let Some(run) = run_client("udp_client_waits_forever.py", port, "lost", NEVER * 2) else { return };
+    assert!(!run.ended, "it should still be waiting");
+    assert_eq!(run.stopped.ending, Ending::Terminated);
+    server.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut request = [0; 16];
+    assert_eq!(server.recv(&mut request).unwrap(), 4, "its request arrived; the reply was 'lost'");
+}
+
+#[test]
+fn the_correct_udp_client_retries_and_gives_up_clearly() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let answering = thread::spawn(move || {
+        server.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut request = [0; 64];
+        for _ in 0..2 {
+            server.recv_from(&mut request).unwrap(); // "Lost".
+        }
+        let (n, client) = server.recv_from(&mut request).unwrap();
+        assert_eq!(&request[..n], b"retry me");
+        server.send_to(b"RETRY ME \xff", client).unwrap();
+    });
+    let Some(run) = run_client("udp_client_retries.py", port, "retry me", PATIENCE) else { return };
+    answering.join().unwrap();
+    assert!(run.ended);
+    assert_eq!(run.stdout, b"Input lowercase sentence:RETRY ME \xff\n");
+
+    let nobody = free_port();
+    let run = run_client("udp_client_retries.py", nobody, "anyone?", PATIENCE).unwrap();
+    assert!(run.ended);
+    let exit = run.stopped.exit;
+    assert_eq!(exit.code, Some(1));
+    let said = format!("no reply from localhost:{nobody} after 5 tries, 1 s each\n");
+    assert_eq!(exit.stderr_tail, said);
+}
+
+#[test]
+fn clients_say_when_no_server_is_there() {
+    let nobody = free_port();
+    let Some(once) = run_client("tcp_client_reads_once.c", nobody, "x", PATIENCE) else { return };
+    let exit = once.stopped.exit;
+    assert_eq!((exit.code, exit.stderr_tail.as_str()), (Some(1), "connect: Connection refused\n"));
+    let Some(all) = run_client("tcp_client_reads_all.py", nobody, "x", PATIENCE) else { return };
+    let exit = all.stopped.exit;
+    assert_eq!(exit.code, Some(1));
+    assert!(
+        exit.stderr_tail.starts_with(&format!("cannot get a reply from localhost:{nobody}: ")),
+        "{exit:?}"
+    );
+}
