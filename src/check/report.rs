@@ -218,7 +218,11 @@ pub fn junit(card: &Card) -> Result<String, ReportError> {
             Status::Fail => {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 status.set_message(row.evidence.as_str()).set_type("fail");
-                status.set_description(format!("{}\nAdvice: {}", row.evidence, row.advice));
+                if row.advice.is_empty() {
+                    status.set_description(row.evidence.as_str());
+                } else {
+                    status.set_description(format!("{}\nAdvice: {}", row.evidence, row.advice));
+                }
                 status
             }
             Status::Skip => {
