@@ -17,10 +17,6 @@ fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-const SEND_WHAT_RECV_RETURNED: &str = "Send only the bytes received: C send(fd, buf, n, 0) with the n that \
-                                       recv returned, not sizeof buf; Java new String(packet.getData(), 0, \
-                                       packet.getLength(), UTF_8), not new String(packet.getData())";
-
 #[test]
 fn a_tcp_server_that_sends_its_whole_buffer_is_told_so_once() {
     let (_server, port) = serve_python("faulty/tcp_whole_buffer.py");
@@ -42,7 +38,10 @@ fn a_tcp_server_that_sends_its_whole_buffer_is_told_so_once() {
         "the reply is followed by 1,012 NUL bytes: the server sent its whole 1,024-byte buffer instead of \
          the 12 bytes it received"
     );
-    assert!(card.advice("lecture client").starts_with(SEND_WHAT_RECV_RETURNED));
+    assert!(card.advice("lecture client").starts_with(
+        "Send only the bytes received: C send(fd, buf, n, 0) with the n that recv returned, not sizeof buf; \
+         Java new String(buf, 0, n, UTF_8) with the n that read returned, not new String(buf)"
+    ));
     card.shows("size 1,000", "followed by 24 NUL bytes: the server sent its whole 1,024-byte buffer");
     card.shows("empty connection", "followed by 1,024 NUL bytes");
     assert_eq!(

@@ -208,7 +208,8 @@ impl Diagnosis {
     /// What to change, for Python, Java and C students alike.
     pub(super) fn advice(&self, transport: Transport) -> &'static str {
         match (self.extra, self.content) {
-            (Some(Extra::Nul { .. }), _) => WHOLE_BUFFER,
+            (Some(Extra::Nul { .. }), _) if transport == Transport::Udp => WHOLE_BUFFER_UDP,
+            (Some(Extra::Nul { .. }), _) => WHOLE_BUFFER_TCP,
             (Some(Extra::Stale { .. }), _) => STALE,
             (None, Content::LastByteKept) => LAST_BYTE,
             (None, Content::Unchanged) => "Uppercase what was received before sending it back.",
@@ -243,9 +244,13 @@ fn cut(at: usize, transport: Transport) -> String {
     }
 }
 
-const WHOLE_BUFFER: &str = "Send only the bytes received: C send(fd, buf, n, 0) with the n that recv returned, \
-                            not sizeof buf; Java new String(packet.getData(), 0, packet.getLength(), UTF_8), not \
-                            new String(packet.getData()); Python: send what recv returned.";
+const WHOLE_BUFFER_TCP: &str = "Send only the bytes received: C send(fd, buf, n, 0) with the n that recv \
+                                returned, not sizeof buf; Java new String(buf, 0, n, UTF_8) with the n that \
+                                read returned, not new String(buf); Python: send what recv returned.";
+const WHOLE_BUFFER_UDP: &str = "Send only the bytes received: C sendto(fd, buf, n, ...) with the n that \
+                                recvfrom returned, not sizeof buf; Java new String(packet.getData(), 0, \
+                                packet.getLength(), UTF_8), not new String(packet.getData()); Python: send what \
+                                recvfrom returned.";
 const STALE: &str =
     "Send only what this message holds: the length recv returned, not strlen(buf) of a buffer \
                      never cleared (C), nor the whole reused array (Java: new String(packet.getData(), 0, \
