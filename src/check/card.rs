@@ -1,18 +1,19 @@
-//! The report card of `upcase check`: its rows, its one-line verdict, and its rendering as a
-//! terminal table. It only formats; it never touches a socket or decides an exit status.
+//! The report card of `upcase check`: its rows, the criteria they are grouped into, the score,
+//! and the verdict as a word. Data only: [`super::report`] renders it (text, JSON, Gradescope,
+//! JUnit), and the CLI turns the verdict into an exit status. Nothing here touches a socket.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::rubric::{self, Criterion, Grade, Rubric};
 use super::Options;
 use crate::net::Transport;
 use crate::transform::Encoding;
 
 /// How a probe went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The server did what the protocol asks.
@@ -21,8 +22,7 @@ pub enum Status {
     Warn,
     /// The server broke the protocol, or died.
     Fail,
-    /// Not tested: the server died earlier, the basic round trip failed, the budget ran out, or
-    /// the probe does not apply.
+    /// Not tested: the server died earlier, the budget ran out, or the probe does not apply.
     Skip,
     /// A measurement, not a judgement.
     Info,
@@ -39,24 +39,15 @@ impl Status {
             Self::Info => "info",
         }
     }
-
-    /// The ANSI colour code of the label.
-    fn colour(self) -> &'static str {
-        match self {
-            Self::Pass => "32",
-            Self::Warn => "33",
-            Self::Fail => "31",
-            Self::Skip => "90",
-            Self::Info => "36",
-        }
-    }
 }
 
 /// One probe's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     /// The probe, e.g. `size 1,025`.
     pub name: String,
+    /// The criterion the row is charged to (`None`: shown, not graded).
+    pub criterion: Option<Criterion>,
     /// How it went.
     pub status: Status,
     /// One sentence: what was seen.
@@ -66,20 +57,21 @@ pub struct Row {
 }
 
 impl Row {
-    /// A row.
+    /// A row, charged to the criterion its name belongs to.
     pub fn new(name: &str, status: Status, evidence: impl Into<String>, advice: &str) -> Self {
-        Self { name: name.to_owned(), status, evidence: evidence.into(), advice: advice.to_owned() }
+        Self {
+            name: name.to_owned(),
+            criterion: Criterion::for_row(name),
+            status,
+            evidence: evidence.into(),
+            advice: advice.to_owned(),
+        }
     }
 
-    /// This row, for a probe after which the server stopped answering.
-    pub(super) fn died(self) -> Self {
-        Self {
-            status: Status::Fail,
-            evidence: "the server died: it no longer answered a basic round trip after this probe".to_owned(),
-            advice: "Never let one message end the server: catch errors per message or per connection."
-                .to_owned(),
-            ..self
-        }
+    /// This row, charged to another criterion: a flaw every reply shows is charged once, to the
+    /// criterion it belongs to, whatever probe saw it.
+    pub fn charged_to(self, criterion: Criterion) -> Self {
+        Self { criterion: Some(criterion), ..self }
     }
 
     /// This row, for a probe the check's time budget cut short.
@@ -93,88 +85,187 @@ impl Row {
     }
 }
 
+/// The card in a word; the CLI's exit status follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// Every row passed (or only measured).
+    Pass,
+    /// Some rows warned, none failed.
+    PassWithWarnings,
+    /// A row failed.
+    Fail,
+    /// Nothing failed, but the budget ran out before every probe had run.
+    Incomplete,
+    /// Nothing answered at the address, or it did not resolve: no probe could run.
+    CannotRun,
+}
+
+impl Verdict {
+    /// The word, as in JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::PassWithWarnings => "PASS_WITH_WARNINGS",
+            Self::Fail => "FAIL",
+            Self::Incomplete => "INCOMPLETE",
+            Self::CannotRun => "CANNOT_RUN",
+        }
+    }
+}
+
+/// How many rows have each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Rows that passed.
+    pub pass: usize,
+    /// Rows that warned.
+    pub warn: usize,
+    /// Rows that failed.
+    pub fail: usize,
+    /// Rows skipped.
+    pub skip: usize,
+    /// Rows that only measured.
+    pub info: usize,
+}
+
+impl Counts {
+    fn of(rows: &[Row]) -> Self {
+        let count = |status| rows.iter().filter(|row| row.status == status).count();
+        Self {
+            pass: count(Status::Pass),
+            warn: count(Status::Warn),
+            fail: count(Status::Fail),
+            skip: count(Status::Skip),
+            info: count(Status::Info),
+        }
+    }
+}
+
 /// The whole card.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Card {
     /// The target as given.
     pub target: String,
-    /// The address it resolved to.
-    pub addr: SocketAddr,
+    /// The address it resolved to (`None` when it did not resolve).
+    pub addr: Option<SocketAddr>,
     /// The transport graded.
     pub transport: Transport,
     /// The encoding graded in, when one was given (`--encoding`); otherwise UTF-8.
-    pub encoding: Option<&'static str>,
+    pub encoding: Option<String>,
+    /// The card in a word.
+    pub verdict: Verdict,
+    /// Why no probe could run, or why the check is incomplete.
+    pub problem: Option<String>,
+    /// How many rows have each status.
+    pub counts: Counts,
+    /// Points earned over every criterion.
+    pub score: f64,
+    /// Points the criteria are worth.
+    pub max_score: f64,
+    /// Each criterion of the rubric: how it went and its points.
+    pub criteria: Vec<Grade>,
     /// Every probe's row, in the order run.
     pub rows: Vec<Row>,
-    /// One line: the summary.
-    pub verdict: String,
     /// How long the whole check took, in milliseconds.
     pub elapsed_ms: u64,
 }
 
 impl Card {
-    /// A card, with its verdict worked out from the rows.
+    /// A card, with its verdict and score worked out from the rows.
     ///
-    /// `ran_out`: the budget ended the check before every probe had run.
+    /// `problem`: why nothing could be checked (the verdict is then `CANNOT_RUN`), or why the
+    /// budget ended the check before every probe had run (`INCOMPLETE`, unless a row failed).
     pub(super) fn new(
         options: &Options,
-        addr: SocketAddr,
+        addr: Option<SocketAddr>,
         rows: Vec<Row>,
         elapsed: Duration,
-        ran_out: bool,
+        problem: Option<Problem>,
     ) -> Self {
-        let count = |status| rows.iter().filter(|row| row.status == status).count();
-        let (fails, warns, skips) = (count(Status::Fail), count(Status::Warn), count(Status::Skip));
-        let passes = count(Status::Pass);
-        let head = if fails > 0 {
-            "FAIL"
-        } else if ran_out {
-            // Nothing failed, but not everything ran: not a pass.
-            "INCOMPLETE"
-        } else if warns > 0 {
-            "PASS with warnings"
-        } else {
-            "PASS"
+        let counts = Counts::of(&rows);
+        let verdict = match &problem {
+            Some(Problem::CannotRun(_)) => Verdict::CannotRun,
+            _ if counts.fail > 0 => Verdict::Fail,
+            Some(Problem::RanOut(_)) => Verdict::Incomplete,
+            None if counts.warn > 0 => Verdict::PassWithWarnings,
+            None => Verdict::Pass,
         };
-        let mut verdict = format!("{head}: {passes} passed, {warns} warned, {fails} failed, {skips} skipped");
-        if ran_out {
-            verdict.push_str(&format!(" (the {:?} budget ran out)", options.budget));
-        }
-        Self {
+        let mut card = Self {
             target: options.target.clone(),
             addr,
             transport: options.transport,
-            encoding: options.encoding.map(Encoding::name),
-            rows,
+            encoding: options.encoding.map(|encoding| Encoding::name(encoding).to_owned()),
             verdict,
+            problem: problem.map(Problem::into_words),
+            counts,
+            score: 0.0,
+            max_score: 0.0,
+            criteria: Vec::new(),
+            rows,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        }
+        };
+        card.regrade(&options.rubric);
+        card
     }
 
-    /// Whether any probe failed.
-    pub fn failed(&self) -> bool {
-        self.rows.iter().any(|row| row.status == Status::Fail)
+    /// Works the criteria and the score out again with another rubric (a grader grading a class
+    /// with its own).
+    pub fn regrade(&mut self, rubric: &Rubric) {
+        self.criteria = rubric::grade(&self.rows, rubric);
+        self.score = self.criteria.iter().map(|grade| grade.score).sum();
+        self.max_score = self.criteria.iter().map(|grade| grade.max_score).sum();
     }
 
-    /// The card as a table for a terminal, with ANSI colours when `colour`.
-    pub fn render(&self, colour: bool) -> String {
-        let transport = self.transport.name().to_uppercase();
-        let encoding = self.encoding.map(|name| format!(", {name}")).unwrap_or_default();
-        let mut out = format!("upcase check: {} ({transport}, {}{encoding})\n\n", self.target, self.addr);
-        let width = self.rows.iter().map(|row| row.name.chars().count()).max().unwrap_or(0);
-        for row in &self.rows {
-            let label = if colour {
-                format!("\x1b[{}m{}\x1b[0m", row.status.colour(), row.status.label())
-            } else {
-                row.status.label().to_owned()
-            };
-            let _ = writeln!(out, "  {:<width$}  {label}  {}", row.name, row.evidence);
-            if !row.advice.is_empty() && matches!(row.status, Status::Warn | Status::Fail) {
-                let _ = writeln!(out, "  {:<width$}        -> {}", "", row.advice);
-            }
+    /// One line: the verdict, the counts and the score.
+    pub fn summary(&self) -> String {
+        let Counts { pass, warn, fail, skip, info } = self.counts;
+        let mut line = format!(
+            "{}: {pass} passed, {warn} warned, {fail} failed, {skip} skipped, {info} measured; score {} of {}",
+            self.verdict.word(),
+            points(self.score),
+            points(self.max_score)
+        );
+        if let Some(problem) = &self.problem {
+            line.push_str(&format!(" ({problem})"));
         }
-        let seconds = Duration::from_millis(self.elapsed_ms).as_secs_f64();
-        let _ = writeln!(out, "\n{}, in {seconds:.1} s", self.verdict);
-        out
+        line
+    }
+}
+
+/// Points as people write them: `30`, `7.5`.
+pub fn points(points: f64) -> String {
+    let text = format!("{points:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// What kept the check from running every probe.
+#[derive(Debug)]
+pub(super) enum Problem {
+    /// No probe could run: the words say why.
+    CannotRun(String),
+    /// The budget ran out before every probe had run.
+    RanOut(Duration),
+}
+
+impl Problem {
+    fn into_words(self) -> String {
+        match self {
+            Self::CannotRun(why) => why,
+            Self::RanOut(budget) => format!("the {budget:?} budget ran out"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_written_without_trailing_zeros() {
+        assert_eq!(points(30.0), "30");
+        assert_eq!(points(7.5), "7.5");
+        assert_eq!(points(33.333), "33.33");
+        assert_eq!(points(0.0), "0");
     }
 }

@@ -6,9 +6,10 @@
 //! ASCII only gets a warn (the lecture never promised more); with it, the server promised that
 //! encoding, and ASCII only is a fail.
 
+use super::diagnosis::{self, diagnose, show, Content};
 use super::{Ctx, Row, Status};
 use crate::format::thousands;
-use crate::transform::{decode_text, encode_text, uppercase, Encoding};
+use crate::transform::{decode_text, encode_text, Encoding};
 
 /// Text that exercises full Unicode uppercasing in UTF-8: ß, ﬁ, accented Greek, Cyrillic, an
 /// emoji, and ΐ, whose uppercase is three characters.
@@ -53,30 +54,9 @@ pub(super) fn sized_message(ctx: &Ctx, len: usize) -> Vec<u8> {
 }
 
 /// Judges a reply to a message of `len` bytes that should come back whole and uppercased.
-pub(super) fn judge_size(ctx: &Ctx, len: usize, message: &[u8], reply: &[u8], advice_cut: &str) -> Row {
+pub(super) fn judge_size(ctx: &Ctx, len: usize, message: &[u8], reply: &[u8]) -> Row {
     let name = format!("size {}", thousands(len));
-    let want = ctx.upper(message);
-    if reply == want {
-        return Row::new(&name, Status::Pass, format!("{} bytes came back whole", thousands(len)), "");
-    }
-    if reply.is_empty() {
-        return Row::new(&name, Status::Fail, "no reply", advice_cut);
-    }
-    if want.starts_with(reply) {
-        let cut = thousands(reply.len());
-        return Row::new(
-            &name,
-            Status::Fail,
-            format!("cut at {cut} bytes: the server reads with a {cut}-byte buffer once"),
-            advice_cut,
-        );
-    }
-    Row::new(
-        &name,
-        Status::Fail,
-        format!("wrong reply: {} bytes, not the {} expected", thousands(reply.len()), thousands(want.len())),
-        "Reply with exactly the uppercase of what was sent.",
-    )
+    diagnosis::judge(&name, ctx, message, reply, &format!("{} bytes came back whole", thousands(len)))
 }
 
 /// The unicode probe's text and its bytes in the encoding graded.
@@ -95,8 +75,8 @@ pub(super) fn unicode_sample(ctx: &Ctx) -> (String, Vec<u8>) {
 pub(super) fn judge_unicode(ctx: &Ctx, text: &str, message: &[u8], reply: &[u8]) -> Row {
     let name = "unicode";
     let encoding = ctx.encoding();
-    let want = ctx.upper(message);
-    if reply == want {
+    let diagnosis = diagnose(ctx, message, reply);
+    if diagnosis.is_correct() {
         let evidence = if encoding == Encoding::Utf8 {
             "ß, ﬁ, Greek, Cyrillic, emoji and ΐ uppercased in full".to_owned()
         } else {
@@ -104,17 +84,14 @@ pub(super) fn judge_unicode(ctx: &Ctx, text: &str, message: &[u8], reply: &[u8])
         };
         return Row::new(name, Status::Pass, evidence, "");
     }
-    let ascii = uppercase(message, Encoding::Ascii);
-    if reply == ascii && ctx.given.is_none() {
-        return Row::new(
+    match (diagnosis.content, diagnosis.extra, ctx.given) {
+        (Content::AsciiOnly, None, None) => Row::new(
             name,
             Status::Warn,
             "uppercases ASCII only: ß, Greek and Cyrillic came back unchanged",
-            "Uppercase with full Unicode rules (str.upper() in Python, to_uppercase() in Rust).",
-        );
-    }
-    if reply == ascii {
-        return Row::new(
+            diagnosis::ASCII_ONLY,
+        ),
+        (Content::AsciiOnly, None, Some(_)) => Row::new(
             name,
             Status::Fail,
             format!(
@@ -123,27 +100,17 @@ pub(super) fn judge_unicode(ctx: &Ctx, text: &str, message: &[u8], reply: &[u8])
                 decode_text(reply, encoding)
             ),
             &format!("Read the bytes as {encoding}, the encoding its clients write, then uppercase."),
-        );
+        ),
+        (Content::Other, _, given) => {
+            let advice = if given.is_some() {
+                format!("Uppercase with full Unicode rules, reading and writing {encoding}.")
+            } else {
+                "Uppercase with full Unicode rules; ß becomes SS and ΐ three characters.".to_owned()
+            };
+            Row::new(name, Status::Fail, diagnosis.evidence(ctx, message, reply), &advice)
+        }
+        _ => diagnosis::wrong(name, ctx, message, reply, &diagnosis),
     }
-    if reply.is_empty() {
-        return Row::new(
-            name,
-            Status::Fail,
-            "no reply",
-            &format!("Decode {encoding}, uppercase, encode {encoding}."),
-        );
-    }
-    let advice = if ctx.given.is_some() {
-        format!("Uppercase with full Unicode rules, reading and writing {encoding}.")
-    } else {
-        "Uppercase with full Unicode rules; ß becomes SS and ΐ three characters.".to_owned()
-    };
-    Row::new(
-        name,
-        Status::Fail,
-        format!("wrong reply: {:?}, not {:?}", decode_text(reply, encoding), decode_text(&want, encoding)),
-        &advice,
-    )
 }
 
 /// A message with a multibyte letter to cut in two: its bytes, where to cut (inside the letter),
@@ -161,7 +128,8 @@ pub(super) fn split_sample(ctx: &Ctx) -> Option<(Vec<u8>, usize, char)> {
 pub(super) fn judge_split(ctx: &Ctx, message: &[u8], letter: char, reply: &[u8], ending: &str) -> Row {
     let name = "split character";
     let encoding = ctx.encoding();
-    if reply == ctx.upper(message) {
+    let diagnosis = diagnose(ctx, message, reply);
+    if diagnosis.is_correct() {
         let upper = decode_text(&ctx.upper(&ctx.text(&letter.to_string())), encoding);
         return Row::new(
             name,
@@ -170,30 +138,34 @@ pub(super) fn judge_split(ctx: &Ctx, message: &[u8], letter: char, reply: &[u8],
             "",
         );
     }
-    let ascii = uppercase(message, Encoding::Ascii);
-    if reply == ascii {
-        let evidence = format!(
-            "{letter} cut across two segments came back whole, but uppercases ASCII only ({})",
-            decode_text(&ascii, encoding)
-        );
-        return match ctx.given {
-            None => {
-                Row::new(name, Status::Warn, evidence, "Uppercase with full Unicode rules: ß becomes SS.")
+    match (diagnosis.content, diagnosis.extra) {
+        (Content::AsciiOnly, None) => {
+            let evidence = format!(
+                "{letter} cut across two segments came back whole, but uppercases ASCII only ({})",
+                decode_text(reply, encoding)
+            );
+            match ctx.given {
+                None => Row::new(name, Status::Warn, evidence, diagnosis::ASCII_ONLY),
+                Some(_) => Row::new(
+                    name,
+                    Status::Fail,
+                    evidence,
+                    &format!("Read the bytes as {encoding}, the encoding its clients write, then uppercase."),
+                ),
             }
-            Some(_) => Row::new(
-                name,
-                Status::Fail,
-                evidence,
-                &format!("Read the bytes as {encoding}, the encoding its clients write, then uppercase."),
-            ),
-        };
+        }
+        (Content::Empty | Content::Other, _) => Row::new(
+            name,
+            Status::Fail,
+            format!("{letter} cut across two segments: got {}, {ending}", diagnosis::show(reply, encoding)),
+            "Read until the message is complete, and keep an unfinished character for the next read.",
+        ),
+        _ => {
+            let mut row = diagnosis::wrong(name, ctx, message, reply, &diagnosis);
+            row.evidence = format!("{letter} cut across two segments: {}", row.evidence);
+            row
+        }
     }
-    Row::new(
-        name,
-        Status::Fail,
-        format!("{letter} cut across two segments: got {:?}, {ending}", decode_text(reply, encoding)),
-        "Read until the message is complete, and keep an unfinished character for the next read.",
-    )
 }
 
 /// Judges the reply to [`INVALID`]; silence is a warn here, turned to a fail when the server
@@ -202,7 +174,8 @@ pub(super) fn judge_split(ctx: &Ctx, message: &[u8], letter: char, reply: &[u8],
 pub(super) fn judge_invalid(ctx: &Ctx, reply: &[u8]) -> Row {
     let name = "invalid utf-8";
     let encoding = ctx.encoding();
-    if reply == ctx.upper(INVALID) {
+    let diagnosis = diagnose(ctx, INVALID, reply);
+    if diagnosis.is_correct() {
         let evidence = if utf8_like(ctx) {
             "answered, invalid bytes passed through unchanged".to_owned()
         } else {
@@ -215,8 +188,12 @@ pub(super) fn judge_invalid(ctx: &Ctx, reply: &[u8]) -> Row {
             name,
             Status::Warn,
             "no reply to a message with invalid UTF-8: dropped, but the server still answers",
-            "Answer anyway: uppercase what decodes and pass the other bytes through.",
+            "Answer anyway: uppercase what decodes and pass the other bytes through (Python: \
+             errors='surrogateescape'; Java and C: copy the bytes that do not decode as they are).",
         );
+    }
+    if diagnosis.every_reply() {
+        return diagnosis::wrong(name, ctx, INVALID, reply, &diagnosis);
     }
     // U+FFFD as UTF-8 writes it: what a decoder that replaces errors sends back.
     if encoding == Encoding::Utf8 && reply.windows(3).any(|w| w == "\u{FFFD}".as_bytes()) {
@@ -224,20 +201,20 @@ pub(super) fn judge_invalid(ctx: &Ctx, reply: &[u8]) -> Row {
             name,
             Status::Warn,
             "answered, but replaced the invalid bytes with U+FFFD",
-            "Pass bytes that do not decode through unchanged.",
+            "Pass bytes that do not decode through unchanged (Python: errors='surrogateescape', not 'replace').",
         );
     }
     Row::new(
         name,
         Status::Fail,
-        format!("wrong reply: \"{}\", not \"{}\"", escape(reply), escape(&ctx.upper(INVALID))),
+        // As bytes: in the encoding graded they may not be text at all.
+        format!(
+            "wrong reply: {}, not {}",
+            show(reply, Encoding::Ascii),
+            show(&ctx.upper(INVALID), Encoding::Ascii)
+        ),
         "Uppercase what decodes and pass the other bytes through.",
     )
-}
-
-/// Bytes as ASCII with the rest escaped (\xff), for evidence about bytes that are not text.
-fn escape(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
 }
 
 #[cfg(test)]
@@ -245,6 +222,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::transform::uppercase;
 
     fn ctx(encoding: Option<&str>) -> Ctx {
         let encoding = encoding.map(|label| label.parse().unwrap_or_default());
@@ -256,7 +234,7 @@ mod tests {
         let ctx = ctx(None);
         let message = sized_message(&ctx, 1025);
         let want = ctx.upper(&message);
-        let row = judge_size(&ctx, 1025, &message, want.get(..1024).unwrap_or_default(), "");
+        let row = judge_size(&ctx, 1025, &message, want.get(..1024).unwrap_or_default());
         assert_eq!(row.status, Status::Fail);
         assert!(row.evidence.starts_with("cut at 1,024 bytes"), "{}", row.evidence);
     }

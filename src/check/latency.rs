@@ -1,5 +1,6 @@
 //! The `latency` row: up to [`SAMPLES`] round trips timed one after another, summarised as
-//! percentiles. A measurement, not a judgement, unless a round trip goes unanswered.
+//! percentiles. A measurement, not a judgement, unless a round trip goes unanswered (a reply
+//! counts whatever else is wrong with it: the text probes judge that, once).
 
 use std::time::{Duration, Instant};
 
@@ -43,9 +44,9 @@ fn latency(ctx: &Ctx, mut one: impl FnMut() -> bool) -> Row {
 
 /// TCP: a new connection per round trip, as the lecture's client does.
 pub(super) fn tcp(ctx: &Ctx) -> Row {
-    let want = &ctx.hello_reply;
     latency(ctx, || {
-        wire::tcp_exchange(ctx, &ctx.hello, true, Some(want.len())).is_ok_and(|r| r.bytes == *want)
+        wire::tcp_round_trip(ctx, &ctx.hello, ctx.hello_reply.len())
+            .is_ok_and(|r| ctx.answers_hello(&r.bytes))
     })
 }
 
@@ -53,8 +54,9 @@ pub(super) fn tcp(ctx: &Ctx) -> Row {
 pub(super) fn udp(ctx: &Ctx) -> Row {
     match wire::udp_socket(ctx) {
         Ok(socket) => latency(ctx, || {
+            ctx.remember(&ctx.hello);
             socket.send(&ctx.hello).is_ok()
-                && matches!(wire::udp_recv(&socket), Ok(Some(reply)) if reply == ctx.hello_reply)
+                && matches!(wire::udp_recv(&socket), Ok(Some(reply)) if ctx.answers_hello(&reply))
         }),
         Err(e) => Row::new("latency", Status::Skip, format!("cannot open a socket: {e}"), ""),
     }

@@ -1,44 +1,60 @@
 //! `upcase check`: grades any server that claims to speak the lecture's protocol and produces a
-//! report card, one row per probe (pass, warn, fail, skip, info), with evidence and advice.
+//! report card, one row per probe (pass, warn, fail, skip, info), with evidence and advice, rows
+//! grouped into criteria worth points.
+//!
+//! Every exchange the check makes is on the card. The first probe is the lecture's own client
+//! (send a sentence, read the reply), so a fragile server is first judged on what it was written
+//! for; when nothing accepts it, the card says so (`CANNOT_RUN`). After every probe a round trip
+//! ("hello, world", then a half-close; over UDP, up to two datagrams) tells whether the server
+//! still answers; when it does not, the row of the probe it follows says so ("then the server
+//! stopped answering") and the rest are skipped, saying why. A server that answers, even wrongly,
+//! keeps being probed.
 //!
 //! The probes run one after another. Every wait is bounded by [`Options::timeout`], every probe by
 //! a few timeouts, and the whole check by [`Options::budget`]: probes the budget does not reach
-//! are skipped, and one it cuts short is reported as skipped rather than failed, so a hung, dead
-//! or merely slow server still gets a finished card in time. After every probe a basic round trip
-//! tells whether the server survived it; when it did not, the probe is failed and the rest are
-//! skipped, rather than reporting noise. This module never binds a listening socket, never talks
-//! to anything but the given target, and never prints: the CLI does that.
+//! are skipped, and one it cuts short is reported as skipped rather than failed. This module never
+//! binds a listening socket, never talks to anything but the given target, and never prints.
 //!
-//! - [`card`]: the report card, its verdict, its rendering as a table.
+//! - [`card`]: the card's data, its verdict; [`report`]: the card as text, JSON, Gradescope's
+//!   results.json and JUnit XML; [`rubric`]: the criteria, points and scoring.
 //! - `tcp`, `udp`: the probes of each transport, in the order they run.
+//! - `diagnosis`: what a wrong reply shows (NUL padding, stale bytes, a cut, ...), with advice.
 //! - `judge`: what the text probes send in the encoding graded, and what counts as correct.
 //! - `detect`: the `encoding` row, which encoding the server appears to assume.
 //! - `connection`: a slow client, half-close, several messages on one connection; `latency`:
 //!   round trips timed; `crowd`: many clients at once and a burst of connects; `loss`: UDP
 //!   requests under loss, with retries.
-//! - `wire`: bounded exchanges (send, read until the reply is complete, the peer closes or a wait
-//!   times out), and how an exchange ended, in words.
+//! - `progress`: the rows in order, the round trip after each, and what a death says.
+//! - `wire`: bounded exchanges, and how an exchange ended, in words.
 
 pub mod card;
 mod connection;
 mod crowd;
 mod detect;
+mod diagnosis;
 mod judge;
 mod latency;
 mod loss;
 pub mod program;
+mod progress;
+pub mod report;
+pub mod rubric;
 mod tcp;
 mod udp;
 mod wire;
 
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub use card::{Card, Row, Status};
+pub use card::{Card, Row, Status, Verdict};
+pub use rubric::{Criterion, Rubric};
 
 use crate::net::{NetError, Transport};
 use crate::transform::{encode_text, uppercase, Encoding};
+use card::Problem;
+use progress::{Life, Progress};
 
 /// What to check and how patiently.
 #[derive(Debug, Clone)]
@@ -54,9 +70,11 @@ pub struct Options {
     /// The encoding the server promises: every text probe is written in it and judged by its
     /// uppercase there. `None`: UTF-8, and the `encoding` row guesses what the server assumes.
     pub encoding: Option<Encoding>,
+    /// Points per criterion ([`Rubric::default_for`] the transport unless a teacher gives one).
+    pub rubric: Rubric,
 }
 
-/// Why a check could not run at all.
+/// Why no probe could run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The target does not resolve, or nothing answers there.
@@ -75,10 +93,23 @@ pub enum CheckError {
 /// A probe: its name, and what it does to the server at the address.
 type Probe = (&'static str, fn(&Ctx) -> Row);
 
-/// What every probe needs: where, how patiently, until when, and in which encoding.
+/// A transport's probes: the lecture's client (an error when nothing answers it), the rest in
+/// order, and the round trip after each.
+struct Plan {
+    first: fn(&Ctx) -> Result<Row, CheckError>,
+    probes: &'static [Probe],
+    alive: fn(&Ctx) -> Life,
+}
+
+/// The first probe's name: the lecture's own client.
+const FIRST: &str = "lecture client";
+
+/// What every probe needs: where, how patiently, until when, in which encoding, and what was
+/// sent and seen so far.
 #[derive(Debug)]
 struct Ctx {
     addr: SocketAddr,
+    transport: Transport,
     timeout: Duration,
     budget: Duration,
     /// When the budget runs out.
@@ -89,18 +120,30 @@ struct Ctx {
     hello: Vec<u8>,
     /// Its correct reply.
     hello_reply: Vec<u8>,
+    /// Every message sent so far, each written over the start of the one before, as a server
+    /// that receives into one buffer for its whole life holds them: a reply that goes on with
+    /// these bytes sent more than it received (at most [`BUFFER_MODEL`] bytes are kept).
+    sent: RefCell<Vec<u8>>,
+    /// Whether the server has sent anything back yet.
+    heard: Cell<bool>,
 }
+
+/// The most of [`Ctx::sent`] kept: more than any student's buffer.
+const BUFFER_MODEL: usize = 64 * 1024;
 
 impl Ctx {
     fn new(options: &Options, addr: SocketAddr, started: Instant) -> Self {
         let mut ctx = Self {
             addr,
+            transport: options.transport,
             timeout: options.timeout,
             budget: options.budget,
             deadline: started + options.budget,
             given: options.encoding,
             hello: Vec::new(),
             hello_reply: Vec::new(),
+            sent: RefCell::new(Vec::new()),
+            heard: Cell::new(false),
         };
         ctx.hello = ctx.text(HELLO);
         ctx.hello_reply = ctx.upper(&ctx.hello);
@@ -121,6 +164,46 @@ impl Ctx {
     /// The correct reply to `message`: its uppercase in the encoding graded.
     fn upper(&self, message: &[u8]) -> Vec<u8> {
         uppercase(message, self.encoding())
+    }
+
+    /// Notes a message sent: it is written over the start of the ones before.
+    fn remember(&self, message: &[u8]) {
+        let mut sent = self.sent.borrow_mut();
+        let len = message.len().min(BUFFER_MODEL);
+        if sent.len() < len {
+            sent.resize(len, 0);
+        }
+        if let (Some(start), Some(message)) = (sent.get_mut(..len), message.get(..len)) {
+            start.copy_from_slice(message);
+        }
+    }
+
+    /// What a buffer that received every message sent so far holds from `from` on, `len` bytes
+    /// (fewer when nothing that long was sent).
+    fn sent_at(&self, from: usize, len: usize) -> Vec<u8> {
+        let sent = self.sent.borrow();
+        sent.get(from.min(sent.len())..(from + len).min(sent.len())).unwrap_or_default().to_vec()
+    }
+
+    /// The length of the longest message sent so far.
+    fn longest_sent(&self) -> usize {
+        self.sent.borrow().len()
+    }
+
+    /// Notes that the server sent something back.
+    fn heard(&self, reply: &[u8]) {
+        if !reply.is_empty() {
+            self.heard.set(true);
+        }
+    }
+
+    /// Whether `reply` answers `hello`, for a probe that counts answers: it starts with the
+    /// right uppercase, once lowercase letters are uppercased. Whatever else is wrong with it
+    /// (NUL padding, stale bytes, a letter left lowercase) is the text probes' to judge, once.
+    fn answers_hello(&self, reply: &[u8]) -> bool {
+        reply
+            .get(..self.hello_reply.len())
+            .is_some_and(|start| start.to_ascii_uppercase() == self.hello_reply)
     }
 
     /// One wait: the timeout, or what is left of the budget when that is less (never zero,
@@ -145,60 +228,62 @@ impl Ctx {
     }
 }
 
-/// The basic round trip every probe is followed by.
+/// The lecture's sentence, sent by the first probe and by the round trip after every probe.
 const HELLO: &str = "hello, world";
 
-/// Runs every probe of the transport against the target and returns the card.
-///
-/// # Errors
-/// [`CheckError`] when the target does not resolve or cannot be reached at all.
-pub fn run(options: &Options) -> Result<Card, CheckError> {
-    let started = Instant::now();
-    let addr = resolve(&options.target)?;
-    let ctx = Ctx::new(options, addr, started);
-    let (probes, alive): (&[Probe], fn(&Ctx) -> bool) = match options.transport {
-        Transport::Tcp => {
-            tcp::reachable(&ctx)?;
-            (tcp::PROBES, tcp::alive)
-        }
-        Transport::Udp => {
-            udp::reachable(&ctx)?;
-            (udp::PROBES, udp::alive)
-        }
-    };
-    let mut rows = Vec::with_capacity(probes.len());
-    let mut stopped: Option<(String, &str)> = None;
-    let mut ran_out = false;
-    for (name, probe) in probes {
-        if stopped.is_none() && ctx.spent() {
-            ran_out = true;
-            let why = format!("not run: the {:?} budget ran out", ctx.budget);
-            stopped = Some((why, "Raise --budget, or find out what made the probes above slow."));
-        }
-        if let Some((why, advice)) = &stopped {
-            rows.push(Row::new(name, Status::Skip, why.clone(), advice));
-            continue;
-        }
-        let mut row = probe(&ctx);
-        if ctx.spent() {
-            // Cut short: what it saw so far proves nothing either way, unless it already passed.
-            if !matches!(row.status, Status::Pass | Status::Info) {
-                row = row.cut_short(ctx.budget);
-                ran_out = true;
-            }
-        } else if rows.is_empty() && row.status == Status::Fail {
-            stopped = Some(("not tested: the basic round trip failed".to_owned(), FIX_ABOVE));
-        } else if !alive(&ctx) && !ctx.spent() {
-            row = row.died();
-            stopped = Some((format!("not tested: the server died after probe {name}"), FIX_ABOVE));
-        }
-        rows.push(row);
-    }
-    Ok(Card::new(options, addr, rows, started.elapsed(), ran_out))
+/// Runs every probe of the transport against the target and returns the card; a target that
+/// does not resolve or answer gets a card too, with the verdict `CANNOT_RUN`.
+pub fn run(options: &Options) -> Card {
+    run_with(options, &mut |_| None)
 }
 
-/// Advice on rows skipped because of a row above.
-const FIX_ABOVE: &str = "Fix the rows above, then check again.";
+/// [`run`], with `revive` called when the server stops answering after the probe it is given
+/// the name of. It may restart the server and return a sentence for that row (how it was
+/// restarted), and probing goes on; `None` ends probing there, the rest skipped.
+pub fn run_with(options: &Options, revive: &mut dyn FnMut(&str) -> Option<String>) -> Card {
+    let started = Instant::now();
+    let Plan { first, probes, alive } = match options.transport {
+        Transport::Tcp => Plan { first: tcp::lecture_client, probes: tcp::PROBES, alive: tcp::alive },
+        Transport::Udp => Plan { first: udp::lecture_client, probes: udp::PROBES, alive: udp::alive },
+    };
+    let names = || probes.iter().map(|(name, _)| *name);
+    let addr = match resolve(&options.target) {
+        Ok(addr) => addr,
+        Err(error) => return cannot_run(options, None, &error, names(), started),
+    };
+    let ctx = Ctx::new(options, addr, started);
+    let row = match first(&ctx) {
+        Ok(row) => row,
+        Err(error) => return cannot_run(options, Some(addr), &error, names(), started),
+    };
+    let mut progress = Progress::new(&ctx, alive, revive);
+    progress.record(FIRST, row);
+    for (name, probe) in probes {
+        if !progress.skipped(name) {
+            let row = probe(&ctx);
+            progress.record(name, row);
+        }
+    }
+    let (rows, ran_out) = progress.finish();
+    let problem = ran_out.then_some(Problem::RanOut(options.budget));
+    Card::new(options, Some(addr), rows, started.elapsed(), problem)
+}
+
+/// The card of a check that could not start: the first row says why, the rest are skipped.
+fn cannot_run<'a>(
+    options: &Options,
+    addr: Option<SocketAddr>,
+    error: &CheckError,
+    names: impl Iterator<Item = &'a str>,
+    started: Instant,
+) -> Card {
+    let why = error.to_string();
+    let advice = "Start the server, and check the address and port it listens on.";
+    let mut rows = vec![Row::new(FIRST, Status::Fail, why.clone(), advice)];
+    let skipped = format!("not run: nothing answers at {}", options.target);
+    rows.extend(names.map(|name| Row::new(name, Status::Skip, skipped.clone(), "")));
+    Card::new(options, addr, rows, started.elapsed(), Some(Problem::CannotRun(why)))
+}
 
 /// The first address of the target, IPv4 first: the lecture's servers bind IPv4 only.
 fn resolve(target: &str) -> Result<SocketAddr, CheckError> {
@@ -212,7 +297,14 @@ fn resolve(target: &str) -> Result<SocketAddr, CheckError> {
 #[cfg(test)]
 impl Ctx {
     fn for_test(timeout: Duration, budget: Duration, encoding: Option<Encoding>, started: Instant) -> Self {
-        let options = Options { target: String::new(), transport: Transport::Tcp, timeout, budget, encoding };
+        let options = Options {
+            target: String::new(),
+            transport: Transport::Tcp,
+            timeout,
+            budget,
+            encoding,
+            rubric: Rubric::default_for(Transport::Tcp),
+        };
         Self::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)), started)
     }
 }
@@ -243,5 +335,24 @@ mod tests {
         let utf16 = ctx(Some(Encoding::Utf16Le));
         assert_eq!(utf16.hello.len(), 24);
         assert_eq!(utf16.hello_reply.get(..2), Some(&b"H\0"[..]));
+    }
+
+    #[test]
+    fn messages_sent_are_kept_as_one_buffer_would_hold_them() {
+        let ctx = Ctx::for_test(Duration::from_secs(1), Duration::from_secs(30), None, Instant::now());
+        ctx.remember(b"the quick brown fox");
+        ctx.remember(b"jumps over");
+        ctx.remember(b"hi");
+        assert_eq!(ctx.sent_at(2, 100), b"mps overbrown fox");
+        assert_eq!(ctx.longest_sent(), 19);
+        assert!(ctx.sent_at(50, 10).is_empty());
+    }
+
+    #[test]
+    fn every_probe_row_belongs_to_a_criterion() {
+        let names = tcp::PROBES.iter().chain(udp::PROBES).map(|(name, _)| *name).chain([FIRST]);
+        for name in names {
+            assert!(Criterion::for_row(name).is_some(), "{name}");
+        }
     }
 }

@@ -89,10 +89,40 @@ pub(super) fn read_until(ctx: &Ctx, stream: &mut TcpStream, complete: impl Fn(&[
     Reply { bytes, end }
 }
 
+/// After a reply is complete, whatever else arrives within [`LINGER`]: the NUL padding or stale
+/// bytes of a server that sends more than the reply.
+const LINGER: Duration = Duration::from_millis(50);
+
+/// Reads what follows a complete reply, for [`LINGER`] at most after the last byte.
+pub(super) fn read_rest(ctx: &Ctx, stream: &mut TcpStream, reply: &mut Reply) {
+    if reply.end != End::Complete {
+        return;
+    }
+    let _ = stream.set_read_timeout(Some(LINGER.min(ctx.wait())));
+    let mut chunk = vec![0; 64 * 1024];
+    while reply.bytes.len() < MAX_REPLY && !ctx.spent() {
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                reply.end = End::Closed;
+                break;
+            }
+            Ok(n) => reply.bytes.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => break,
+            Err(_) => {
+                reply.end = End::Reset;
+                break;
+            }
+        }
+    }
+    let _ = stream.set_read_timeout(Some(ctx.wait()));
+}
+
 /// Sends `message` on a new connection and half-closes if asked. A server that closes early
 /// makes the write fail; what it sent back still tells the story, so that is not an error.
 fn send(ctx: &Ctx, message: &[u8], half_close: bool) -> io::Result<TcpStream> {
     let mut stream = connect(ctx)?;
+    ctx.remember(message);
     let sent = stream.write_all(message);
     if half_close && sent.is_ok() {
         let _ = stream.shutdown(Shutdown::Write);
@@ -100,8 +130,8 @@ fn send(ctx: &Ctx, message: &[u8], half_close: bool) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// One exchange on a new connection: send `message`, half-close if asked, read the reply (until
-/// `want` bytes when given).
+/// One exchange on a new connection, for a probe that judges the reply: send `message`,
+/// half-close if asked, read the reply (until `want` bytes when given) and whatever follows it.
 pub(super) fn tcp_exchange(
     ctx: &Ctx,
     message: &[u8],
@@ -109,7 +139,16 @@ pub(super) fn tcp_exchange(
     want: Option<usize>,
 ) -> io::Result<Reply> {
     let mut stream = send(ctx, message, half_close)?;
-    Ok(read_reply(ctx, &mut stream, want))
+    let mut reply = read_reply(ctx, &mut stream, want);
+    read_rest(ctx, &mut stream, &mut reply);
+    Ok(reply)
+}
+
+/// One round trip on a new connection, for a probe that only times or counts replies: send
+/// `message`, half-close, read until `want` bytes, the server closes, or a timeout.
+pub(super) fn tcp_round_trip(ctx: &Ctx, message: &[u8], want: usize) -> io::Result<Reply> {
+    let mut stream = send(ctx, message, true)?;
+    Ok(read_reply(ctx, &mut stream, Some(want)))
 }
 
 /// One exchange on a new connection with a half-close, read until `complete` says the reply is
@@ -138,6 +177,7 @@ pub(super) fn udp_socket(ctx: &Ctx) -> io::Result<UdpSocket> {
 /// A refusal (ICMP port unreachable) is an error.
 pub(super) fn udp_exchange(ctx: &Ctx, message: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let socket = udp_socket(ctx)?;
+    ctx.remember(message);
     socket.send(message)?;
     udp_recv(&socket)
 }

@@ -1,16 +1,31 @@
-//! `upcase check`: parses the flags, runs [`upcase::check`], prints the card (table or JSON) and
-//! turns it into an exit status: 0 nothing failed, 1 something failed, 2 the server could not be
-//! reached at all. Nothing here probes anything.
+//! `upcase check`: parses the flags, runs [`upcase::check`], prints the card in the format asked
+//! for (a table, JSON, Gradescope's results.json or JUnit XML) and turns its verdict into an exit
+//! status: 0 PASS or PASS_WITH_WARNINGS, 1 FAIL, 2 CANNOT_RUN (or bad flags, or a bad rubric),
+//! 3 INCOMPLETE. Nothing here probes anything.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::{exit, parse_duration, parse_encoding, Target};
-use upcase::check::{self, Options};
+use upcase::check::{self, report, Options, Rubric, Verdict};
 use upcase::transform::Encoding;
+
+/// How the card is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A table for people, coloured on a terminal.
+    Text,
+    /// One JSON object: rows, criteria, verdict, counts, score.
+    Json,
+    /// Gradescope's autograder results.json: a test per criterion, worth its points.
+    Gradescope,
+    /// JUnit XML: a test case per row, for CI.
+    Junit,
+}
 
 /// Flags of `upcase check`. TCP by default; --udp grades the UDP side instead (one transport per
 /// run, to keep the card readable).
@@ -34,32 +49,61 @@ pub(super) struct CheckArgs {
     #[arg(long, value_parser = parse_encoding)]
     encoding: Option<Encoding>,
 
-    /// Print the card as one JSON object (rows with name, status, evidence, advice; verdict).
-    #[arg(long)]
+    /// How to print the card.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Print the card as JSON (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+
+    /// Points per criterion, from a TOML file (`warned = 0.5` and a `[points]` table, e.g.
+    /// `unicode = 20`); what it leaves out keeps the default.
+    #[arg(long, value_name = "RUBRIC.toml")]
+    rubric: Option<PathBuf>,
 }
 
 pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let transport = args.target.transport();
+    let rubric = match &args.rubric {
+        Some(path) => match Rubric::load(path, transport) {
+            Ok(rubric) => rubric,
+            Err(error) => {
+                eprintln!("upcase: error: {error}");
+                return Ok(ExitCode::from(exit::CANNOT_RUN));
+            }
+        },
+        None => Rubric::default_for(transport),
+    };
     let options = Options {
         target: args.target.to.clone(),
-        transport: args.target.transport(),
+        transport,
         timeout: args.timeout,
         budget: args.budget,
         encoding: args.encoding,
+        rubric,
     };
-    let card = match check::run(&options) {
-        Ok(card) => card,
-        Err(error) => {
-            eprintln!("upcase: error: {error}");
-            return Ok(ExitCode::from(exit::CANNOT_RUN));
-        }
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&card)?);
-    } else {
-        let colour =
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
-        print!("{}", card.render(colour));
+    let card = check::run(&options);
+    if let (Verdict::CannotRun, Some(problem)) = (card.verdict, &card.problem) {
+        eprintln!("upcase: error: {problem}");
     }
-    Ok(ExitCode::from(if card.failed() { exit::FAILED } else { exit::OK }))
+    let format = if args.json { Format::Json } else { args.format };
+    let printed = match format {
+        Format::Text => {
+            let colour = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+            report::text(&card, colour)
+        }
+        Format::Json => report::json(&card)? + "\n",
+        Format::Gradescope => report::gradescope(&card)? + "\n",
+        Format::Junit => report::junit(&card)? + "\n",
+    };
+    print!("{printed}");
+    let code = match card.verdict {
+        Verdict::Pass | Verdict::PassWithWarnings => exit::OK,
+        Verdict::Fail => exit::FAILED,
+        Verdict::CannotRun => exit::CANNOT_RUN,
+        Verdict::Incomplete => exit::INCOMPLETE,
+    };
+    Ok(ExitCode::from(code))
 }

@@ -1,5 +1,13 @@
-//! Every exit status `upcase` uses, in one place, so that scripts can rely on them; docs/ lists
-//! them per subcommand.
+//! Every exit status `upcase` uses, in one place, so that scripts can rely on them. Per
+//! subcommand (bad flags exit 2 everywhere, as clap's usage errors do):
+//!
+//! | status | `serve` | `send` | `bench` | `check` |
+//! |---|---|---|---|---|
+//! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` |
+//! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` |
+//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric` |
+//! | 3 | | | | `INCOMPLETE` (the budget ran out first) |
+//! | 130 | a second signal during the grace period | | | |
 
 /// The command did what it was asked: served until stopped, got every reply, nothing failed.
 pub(super) const OK: u8 = 0;
@@ -9,6 +17,9 @@ pub(super) const FAILED: u8 = 1;
 /// The command could not run at all: bad flags (clap's own usage errors also exit 2), or
 /// nothing to measure or grade at the address.
 pub(super) const CANNOT_RUN: u8 = 2;
+/// `check`: nothing failed, but the time budget ran out before every probe had run, so the card
+/// is not a pass.
+pub(super) const INCOMPLETE: u8 = 3;
 /// `serve`: a second Ctrl-C or SIGTERM during the grace period ended it at once (128 + SIGINT,
 /// as shells report an interrupted program).
 pub(super) const INTERRUPTED: u8 = 130;

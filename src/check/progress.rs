@@ -1,0 +1,143 @@
+//! The probes' rows in order, and the round trip after each that tells whether the server still
+//! answers. When it does not, the row of the probe it follows says so ("then the server stopped
+//! answering", with how the round trip failed) and advises on that death; the rest are skipped,
+//! saying why, unless the caller revives the server. Never probes anything itself but that
+//! round trip, through the transport's `alive`.
+
+use super::{Ctx, Row, Status};
+use crate::net::Transport;
+
+/// Whether the server still answers, after a probe.
+#[derive(Debug)]
+pub(super) enum Life {
+    Answers,
+    /// It does not: how the round trip went, in words.
+    Stopped(String),
+}
+
+/// The rows so far, and whether (and why) the rest are skipped.
+pub(super) struct Progress<'a> {
+    ctx: &'a Ctx,
+    alive: fn(&Ctx) -> Life,
+    revive: &'a mut dyn FnMut(&str) -> Option<String>,
+    rows: Vec<Row>,
+    /// Why the rest are skipped, and what to do about it.
+    stop: Option<(String, &'static str)>,
+    /// The budget ended the check before every probe had run.
+    ran_out: bool,
+}
+
+/// Advice on rows skipped because of a row above.
+const FIX_ABOVE: &str = "Fix the rows above, then check again.";
+/// Advice on rows the budget did not reach.
+const RAISE_BUDGET: &str = "Raise --budget, or find out what made the probes above slow.";
+
+impl<'a> Progress<'a> {
+    pub(super) fn new(
+        ctx: &'a Ctx,
+        alive: fn(&Ctx) -> Life,
+        revive: &'a mut dyn FnMut(&str) -> Option<String>,
+    ) -> Self {
+        Self { ctx, alive, revive, rows: Vec::new(), stop: None, ran_out: false }
+    }
+
+    /// The rows, and whether the budget ended the check before every probe had run.
+    pub(super) fn finish(self) -> (Vec<Row>, bool) {
+        (self.rows, self.ran_out)
+    }
+
+    /// Whether probing has stopped (a row saying why is added), or the budget has run out.
+    pub(super) fn skipped(&mut self, name: &str) -> bool {
+        if self.stop.is_none() && self.ctx.spent() {
+            self.ran_out = true;
+            self.stop = Some((format!("not run: the {:?} budget ran out", self.ctx.budget), RAISE_BUDGET));
+        }
+        let Some((why, advice)) = &self.stop else { return false };
+        self.rows.push(Row::new(name, Status::Skip, why.clone(), advice));
+        true
+    }
+
+    /// Adds a probe's row, after the round trip that tells whether the server survived it.
+    pub(super) fn record(&mut self, name: &str, row: Row) {
+        let ctx = self.ctx;
+        if ctx.spent() {
+            // Cut short: what it saw so far proves nothing either way, unless it already passed.
+            if matches!(row.status, Status::Pass | Status::Info) {
+                self.rows.push(row);
+            } else {
+                self.ran_out = true;
+                self.rows.push(row.cut_short(ctx.budget));
+            }
+            return;
+        }
+        let answered = ctx.heard.get() || self.rows.iter().any(|row| row.status != Status::Skip);
+        let how = match (self.alive)(ctx) {
+            Life::Answers => return self.rows.push(row),
+            // The round trip itself ran out of budget: that tells nothing.
+            Life::Stopped(_) if ctx.spent() => return self.rows.push(row),
+            Life::Stopped(how) => how,
+        };
+        let mut row = stopped(row, name, &how, answered, ctx.transport);
+        if !answered {
+            self.stop = Some(("not run: the server answers no round trip".to_owned(), FIX_ABOVE));
+        } else if let Some(note) = (self.revive)(name) {
+            row.evidence = format!("{}; {note}", row.evidence);
+        } else {
+            self.stop = Some((format!("not run: the server stopped answering after \"{name}\""), FIX_ABOVE));
+        }
+        self.rows.push(row);
+    }
+}
+
+/// The row of the probe after which the server no longer answered a round trip: failed, with
+/// how the round trip went and what to do.
+fn stopped(row: Row, name: &str, how: &str, answered: bool, transport: Transport) -> Row {
+    let evidence = if answered {
+        format!("{}; then the server stopped answering: {how}", row.evidence)
+    } else {
+        let round_trip = match transport {
+            Transport::Tcp => "\"hello, world\" then a half-close, on a new connection",
+            Transport::Udp => "\"hello, world\" twice",
+        };
+        format!("{}; the round trip after it ({round_trip}) got no reply either: {how}", row.evidence)
+    };
+    // Advice for the death a probe of that name causes; when none is known, for the death in
+    // general, followed by the row's own advice.
+    // Advice for the death a probe of that name causes; when none is known, for the death in
+    // general, followed by the row's own advice.
+    let died = match name {
+        "empty connection" | "empty message" => Some(
+            "A client may connect and send nothing: when the first recv returns 0 (Java: readLine() \
+             returns null), close that connection and keep serving.",
+        ),
+        "invalid utf-8" | "encoding" => Some(
+            "Never let bytes that are not UTF-8 end the server: Python decode('utf-8', \
+             errors='surrogateescape'); Java and C: catch the error for that message and keep serving.",
+        ),
+        "split character" => Some(
+            "Never let a character cut across two reads end the server: keep its first bytes for the \
+             next read (Python codecs.getincrementaldecoder('utf-8'), Java CharsetDecoder), and catch \
+             errors per connection.",
+        ),
+        _ => None,
+    };
+    let general = match (row.status, transport) {
+        (Status::Pass, Transport::Udp) => {
+            "Keep serving after a datagram is answered: receive in a loop, and never let one message end the server."
+        }
+        (Status::Pass, Transport::Tcp) => {
+            "Keep serving after a client leaves: accept connections in a loop, and never let one client's \
+             end or error end the server."
+        }
+        _ if !answered => "Read the message, send back its uppercase; test with the lecture's client.",
+        _ => "Never let one message end the server: catch errors per message or per connection.",
+    };
+    let advice = match died {
+        Some(died) => died.to_owned(),
+        None if matches!(row.status, Status::Fail | Status::Warn) && !row.advice.is_empty() => {
+            format!("{general} {}", row.advice)
+        }
+        None => general.to_owned(),
+    };
+    Row { status: Status::Fail, evidence, advice, ..row }
+}

@@ -1,0 +1,355 @@
+//! Criteria and the rubric: the card's rows grouped into criteria, so that one flaw costs once
+//! (three cut sizes are one "reads the whole message"), and points per criterion, from a default
+//! or a teacher's `RUBRIC.toml`.
+//!
+//! Grading only: nothing here probes, prints or reads anything but the rubric file it is given.
+//! A row is charged to the criterion its name belongs to ([`Criterion::for_row`]), unless the
+//! check recognised a flaw that every reply shows (NUL padding, stale bytes, the last byte left
+//! lowercase, no uppercasing at all): such a row is charged to [`Criterion::LectureClient`],
+//! whatever probe it came from, so that flaw costs once too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::card::{Row, Status};
+use crate::net::Transport;
+
+/// What the rubric gives points for; each row of the card belongs to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// The lecture's own client gets exactly the uppercase of its sentence, and so does every
+    /// later request: nothing more (NUL padding, stale bytes), nothing left out.
+    LectureClient,
+    /// A message longer than one buffer, sent slowly, or holding several lines comes back whole.
+    WholeMessage,
+    /// ß, ﬁ, Greek, Cyrillic and emoji are uppercased in full, even cut across two reads.
+    Unicode,
+    /// Nothing a client sends (no bytes at all, bytes that are not UTF-8, a datagram from port
+    /// 7) ends the server or gets a wrong answer.
+    BadInput,
+    /// A second client is served while a first is idle; a hundred or a thousand at once too.
+    ManyClients,
+    /// After the client's half-close, the whole reply and then a close (TCP only).
+    CleanClose,
+}
+
+impl Criterion {
+    /// Every criterion, in the order cards list them.
+    pub const ALL: [Self; 6] = [
+        Self::LectureClient,
+        Self::WholeMessage,
+        Self::Unicode,
+        Self::BadInput,
+        Self::ManyClients,
+        Self::CleanClose,
+    ];
+
+    /// The name in rubric files and JSON.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::LectureClient => "lecture_client",
+            Self::WholeMessage => "whole_message",
+            Self::Unicode => "unicode",
+            Self::BadInput => "bad_input",
+            Self::ManyClients => "many_clients",
+            Self::CleanClose => "clean_close",
+        }
+    }
+
+    /// What a student reads on the card.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::LectureClient => "answers the lecture's client",
+            Self::WholeMessage => "reads the whole message",
+            Self::Unicode => "full Unicode",
+            Self::BadInput => "survives bad input",
+            Self::ManyClients => "serves many clients",
+            Self::CleanClose => "closes cleanly",
+        }
+    }
+
+    /// The criterion a row of that name belongs to; `None` for a row no criterion claims (it is
+    /// shown, never graded).
+    pub fn for_row(name: &str) -> Option<Self> {
+        let criterion = match name {
+            "lecture client" | "shorter message" | "reply source" => Self::LectureClient,
+            "two lines" | "slow client" => Self::WholeMessage,
+            size if size.starts_with("size ") => Self::WholeMessage,
+            "unicode" | "split character" | "encoding" => Self::Unicode,
+            "empty connection" | "empty message" | "invalid utf-8" | "source port 7" => Self::BadInput,
+            "concurrency" | "many clients" | "connect burst" | "latency" | "loss" => Self::ManyClients,
+            "half-close" | "persistent" => Self::CleanClose,
+            _ => return None,
+        };
+        Some(criterion)
+    }
+
+    /// Whether a transport has rows of this criterion (UDP has no connection to close).
+    pub fn applies_to(self, transport: Transport) -> bool {
+        !(self == Self::CleanClose && transport == Transport::Udp)
+    }
+}
+
+/// How many points each criterion is worth, and what a warn earns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rubric {
+    /// Points per criterion that applies to the transport graded.
+    pub points: BTreeMap<Criterion, f64>,
+    /// The share of its points a criterion earns when its worst row is a warn (0 to 1).
+    pub warned: f64,
+}
+
+/// A rubric file as written: every field optional, every unknown key an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RubricFile {
+    warned: Option<f64>,
+    points: Option<BTreeMap<Criterion, f64>>,
+}
+
+/// Why a rubric file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RubricError {
+    /// The file could not be read.
+    #[error("cannot read the rubric {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file is not TOML, or has a key the rubric does not know.
+    #[error("bad rubric {}: {} (criteria: {})", path.display(), source.to_string().trim_end(), ids())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("bad rubric {}: {why}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which value, and what it must be.
+        why: String,
+    },
+}
+
+/// The criteria's ids, for error messages.
+fn ids() -> String {
+    Criterion::ALL.map(Criterion::id).join(", ")
+}
+
+impl Rubric {
+    /// The default rubric: 100 points over the criteria of the transport. The lecture's client
+    /// weighs most; it is what the assignment asks for.
+    pub fn default_for(transport: Transport) -> Self {
+        let points: &[(Criterion, f64)] = match transport {
+            Transport::Tcp => &[
+                (Criterion::LectureClient, 30.0),
+                (Criterion::WholeMessage, 15.0),
+                (Criterion::Unicode, 15.0),
+                (Criterion::BadInput, 15.0),
+                (Criterion::ManyClients, 15.0),
+                (Criterion::CleanClose, 10.0),
+            ],
+            Transport::Udp => &[
+                (Criterion::LectureClient, 30.0),
+                (Criterion::WholeMessage, 20.0),
+                (Criterion::Unicode, 15.0),
+                (Criterion::BadInput, 20.0),
+                (Criterion::ManyClients, 15.0),
+            ],
+        };
+        Self { points: points.iter().copied().collect(), warned: 0.5 }
+    }
+
+    /// The default for the transport, with what the file at `path` says instead.
+    ///
+    /// # Errors
+    /// [`RubricError`] when the file cannot be read, is not a rubric, or has a value out of range.
+    pub fn load(path: &Path, transport: Transport) -> Result<Self, RubricError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| RubricError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, transport).map_err(|e| match e {
+            Err(source) => RubricError::Parse { path: path.to_owned(), source: Box::new(source) },
+            Ok(why) => RubricError::Invalid { path: path.to_owned(), why },
+        })
+    }
+
+    /// A rubric from TOML text: `Err(Err(..))` when it does not parse, `Err(Ok(why))` when a
+    /// value is out of range.
+    fn parse(text: &str, transport: Transport) -> Result<Self, Result<String, toml::de::Error>> {
+        let file: RubricFile = toml::from_str(text).map_err(Err)?;
+        let mut rubric = Self::default_for(transport);
+        if let Some(warned) = file.warned {
+            if !(0.0..=1.0).contains(&warned) {
+                return Err(Ok(format!("warned = {warned}: give a share from 0 to 1")));
+            }
+            rubric.warned = warned;
+        }
+        for (criterion, points) in file.points.unwrap_or_default() {
+            if !points.is_finite() || points < 0.0 {
+                return Err(Ok(format!("{} = {points}: give 0 or more points", criterion.id())));
+            }
+            if criterion.applies_to(transport) {
+                rubric.points.insert(criterion, points);
+            }
+        }
+        Ok(rubric)
+    }
+
+    /// The points of every criterion together.
+    pub fn total(&self) -> f64 {
+        self.points.values().sum()
+    }
+}
+
+/// How a criterion went: its worst row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every row of it that ran passed (or only measured).
+    Pass,
+    /// A row warned, none failed: it earns the rubric's `warned` share.
+    Warn,
+    /// A row failed: no points.
+    Fail,
+    /// No row of it ran (the server died first, or the budget ran out): no points.
+    Untested,
+}
+
+/// One criterion on a card: how it went, its points, and the rows charged to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    /// The criterion's id.
+    pub criterion: Criterion,
+    /// Its title.
+    pub title: String,
+    /// How it went.
+    pub outcome: Outcome,
+    /// Points earned.
+    pub score: f64,
+    /// Points it is worth.
+    pub max_score: f64,
+    /// The names of the rows charged to it, in card order.
+    pub rows: Vec<String>,
+}
+
+/// Grades rows against a rubric: one [`Grade`] per criterion the rubric holds.
+pub fn grade(rows: &[Row], rubric: &Rubric) -> Vec<Grade> {
+    rubric
+        .points
+        .iter()
+        .map(|(&criterion, &max_score)| {
+            let charged: Vec<&Row> = rows.iter().filter(|row| row.criterion == Some(criterion)).collect();
+            let has = |status| charged.iter().any(|row| row.status == status);
+            // Tested: a row of it ran, even one whose flaw was charged elsewhere (a reply with NUL
+            // padding but otherwise right still shows the criterion met).
+            let tested = rows
+                .iter()
+                .any(|row| Criterion::for_row(&row.name) == Some(criterion) && row.status != Status::Skip);
+            let outcome = if has(Status::Fail) {
+                Outcome::Fail
+            } else if has(Status::Warn) {
+                Outcome::Warn
+            } else if tested || charged.iter().any(|row| row.status != Status::Skip) {
+                Outcome::Pass
+            } else {
+                Outcome::Untested
+            };
+            let share = match outcome {
+                Outcome::Pass => 1.0,
+                Outcome::Warn => rubric.warned,
+                Outcome::Fail | Outcome::Untested => 0.0,
+            };
+            Grade {
+                criterion,
+                title: criterion.title().to_owned(),
+                outcome,
+                score: round(max_score * share),
+                max_score,
+                rows: charged.iter().map(|row| row.name.clone()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Rounded to hundredths, so that shares of points print cleanly.
+fn round(points: f64) -> f64 {
+    (points * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, status: Status) -> Row {
+        Row::new(name, status, "", "")
+    }
+
+    #[test]
+    fn one_flaw_costs_once() {
+        let rows = [
+            row("lecture client", Status::Pass),
+            row("size 1,025", Status::Fail),
+            row("size 2,049", Status::Fail),
+            row("size 10,000", Status::Fail),
+            row("unicode", Status::Warn),
+            row("invalid utf-8", Status::Skip),
+            row("empty connection", Status::Skip),
+            row("many clients", Status::Pass),
+            row("latency", Status::Info),
+            row("half-close", Status::Pass),
+        ];
+        let grades = grade(&rows, &Rubric::default_for(Transport::Tcp));
+        let got: Vec<(&str, Outcome, f64)> =
+            grades.iter().map(|g| (g.criterion.id(), g.outcome, g.score)).collect();
+        assert_eq!(
+            got,
+            [
+                ("lecture_client", Outcome::Pass, 30.0),
+                ("whole_message", Outcome::Fail, 0.0),
+                ("unicode", Outcome::Warn, 7.5),
+                ("bad_input", Outcome::Untested, 0.0),
+                ("many_clients", Outcome::Pass, 15.0),
+                ("clean_close", Outcome::Pass, 10.0),
+            ]
+        );
+        assert_eq!(grades.get(1).map(|g| g.rows.len()), Some(3));
+    }
+
+    #[test]
+    fn the_defaults_add_up_to_100_for_each_transport() {
+        assert_eq!(Rubric::default_for(Transport::Tcp).total(), 100.0);
+        let udp = Rubric::default_for(Transport::Udp);
+        assert_eq!(udp.total(), 100.0);
+        assert!(!udp.points.contains_key(&Criterion::CleanClose));
+    }
+
+    #[test]
+    fn a_file_overrides_what_it_names() {
+        let text = "warned = 0.25\n[points]\nlecture_client = 50\nclean_close = 0\n";
+        let rubric =
+            Rubric::parse(text, Transport::Tcp).unwrap_or_else(|_| Rubric::default_for(Transport::Tcp));
+        assert_eq!(rubric.warned, 0.25);
+        assert_eq!(rubric.points.get(&Criterion::LectureClient), Some(&50.0));
+        assert_eq!(rubric.points.get(&Criterion::CleanClose), Some(&0.0));
+        assert_eq!(rubric.points.get(&Criterion::Unicode), Some(&15.0), "kept from the default");
+        assert_eq!(rubric.total(), 110.0);
+    }
+
+    #[test]
+    fn a_bad_file_says_what_is_wrong() {
+        let unknown = Rubric::parse("[points]\nspeed = 10\n", Transport::Tcp);
+        assert!(matches!(&unknown, Err(Err(e)) if e.to_string().contains("speed")), "{unknown:?}");
+        let negative = Rubric::parse("[points]\nunicode = -1\n", Transport::Tcp);
+        assert!(matches!(&negative, Err(Ok(why)) if why.starts_with("unicode = -1")), "{negative:?}");
+        let share = Rubric::parse("warned = 2\n", Transport::Tcp);
+        assert!(matches!(&share, Err(Ok(why)) if why.contains("from 0 to 1")), "{share:?}");
+    }
+}
