@@ -9,6 +9,8 @@ pub(super) const FAILED: u8 = 1;
 /// The command could not run at all: bad flags (clap's own usage errors also exit 2), or
 /// nothing to measure or grade at the address.
 pub(super) const CANNOT_RUN: u8 = 2;
+/// `bench` (and `bench merge`): the run was measured and a `--fail-if` threshold was breached.
+pub(super) const THRESHOLD: u8 = 3;
 /// `serve`: a second Ctrl-C or SIGTERM during the grace period ended it at once (128 + SIGINT,
 /// as shells report an interrupted program).
 pub(super) const INTERRUPTED: u8 = 130;
