@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::latency::{percentile_label, quantile};
 use super::report::Report;
 use crate::format::thousands;
 
@@ -73,7 +74,7 @@ pub fn svg(report: &Report) -> String {
             out,
             r#"<text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             TOP + plot_height + 18.0,
-            percentile_label(d)
+            decade_label(d)
         );
     }
     let step = top / 5.0;
@@ -121,6 +122,25 @@ pub fn svg(report: &Report) -> String {
         r##"<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{}"/>"##,
         points.join(" ")
     );
+    // The percentiles the report lists, marked and labelled on the curve.
+    let asked = report.latency_us.as_ref().map(|latency| latency.percentiles.as_slice()).unwrap_or_default();
+    for percentile in asked.iter().filter(|q| q.percentile < 100.0) {
+        let decade = -(1.0 - quantile(percentile.percentile)).log10();
+        // 99.9 / 100 is a hair above 0.999 in binary: a hair past the last decade is on it.
+        if decade > f64::from(decades) + 1e-9 {
+            continue;
+        }
+        let (px, py) = (x(decade), y(percentile.us as f64));
+        let _ = writeln!(out, r##"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="#ff7f0e"/>"##);
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" fill="#ff7f0e">{} {} µs</text>"##,
+            px + 6.0,
+            py - 6.0,
+            percentile_label(percentile.percentile),
+            thousands(percentile.us)
+        );
+    }
     let max = histogram.max() as f64;
     let _ = writeln!(
         out,
@@ -148,8 +168,9 @@ fn subtitle(report: &Report) -> String {
         |rate| format!("open loop at {}/s", thousands(rate.round() as u64)),
     );
     let mut text = format!(
-        "{} flows, {}-byte {} requests, {mode}: {} correct replies, {}/s",
+        "{} flow{}, {}-byte {} requests, {mode}: {} correct replies, {}/s",
         p.conns,
+        if p.conns == 1 { "" } else { "s" },
         p.size,
         p.text.name(),
         thousands(report.requests),
@@ -162,7 +183,7 @@ fn subtitle(report: &Report) -> String {
 }
 
 /// `0%`, `90%`, `99%`, `99.9%` … for decade 0, 1, 2, 3 …
-fn percentile_label(decade: u32) -> String {
+fn decade_label(decade: u32) -> String {
     match decade {
         0 => "0%".to_owned(),
         1 => "90%".to_owned(),
@@ -172,7 +193,7 @@ fn percentile_label(decade: u32) -> String {
 
 /// The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above `value`, at
 /// least 1: the top of the y axis, close above the slowest reply.
-fn nice_ceiling(value: f64) -> f64 {
+pub(crate) fn nice_ceiling(value: f64) -> f64 {
     let value = value.max(1.0);
     let magnitude = 10f64.powf(value.log10().floor());
     [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
@@ -183,7 +204,7 @@ fn nice_ceiling(value: f64) -> f64 {
 }
 
 /// Text made safe inside an XML element or attribute.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -204,9 +225,9 @@ mod tests {
 
     #[test]
     fn labels_and_scales() {
-        assert_eq!(percentile_label(0), "0%");
-        assert_eq!(percentile_label(2), "99%");
-        assert_eq!(percentile_label(4), "99.99%");
+        assert_eq!(decade_label(0), "0%");
+        assert_eq!(decade_label(2), "99%");
+        assert_eq!(decade_label(4), "99.99%");
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(130.0), 150.0);
         assert_eq!(nice_ceiling(500.0), 500.0);

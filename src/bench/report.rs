@@ -1,18 +1,24 @@
-//! The result of a run: every figure, as a short aligned text table for people and as one JSON
-//! object (with the parameters) for scripts.
+//! The result of a run: every figure, with the parameters, as one value that prints as a short
+//! table ([`super::table`]), serializes as one JSON object for scripts, and reads back from it
+//! (so runs from many machines can be merged, [`super::merge`]).
 //!
 //! Built once from the flows' merged tallies; it never measures anything itself. Whatever went
-//! wrong is in it, counted and described: a report must never look clean when a request failed.
+//! wrong is in it, counted and described, and so is any sign that the bench rather than the
+//! server set the figures: a report must never look clean when a request failed.
 
-use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::flow::Tally;
-use super::{Options, Pattern};
+use super::interval::{Interval, MAX_KEPT};
+use super::latency::Latency;
+use super::options::default_percentiles;
+use super::threshold::Verdict;
+use super::warnings::{cpu_warning, schedule_warnings};
+use super::{histogram, Clients, Options, Pattern};
 use crate::bench::Text;
 use crate::format::thousands;
 use crate::net::Transport;
@@ -40,14 +46,29 @@ pub struct Parameters {
     pub rate: Option<f64>,
     /// How long a reply may take before it counts as lost, in seconds.
     pub timeout_s: f64,
-    /// Threads of the bench's runtime.
+    /// Threads that ran the flows: the runtime's when multiplexed, one per flow (two per
+    /// stream flow) when independent.
     pub threads: usize,
+    /// `multiplexed` (flows share the bench's threads) or `independent` (a thread per flow).
+    #[serde(default)]
+    pub clients: Clients,
+    /// The length of the intervals the run was cut into, in seconds.
+    #[serde(default = "one_second")]
+    pub interval_s: f64,
+    /// The latency percentiles reported.
+    #[serde(default = "default_percentiles")]
+    pub percentiles: Vec<f64>,
     /// The server process whose CPU time was measured.
     pub server_pid: Option<u32>,
 }
 
-impl From<&Options> for Parameters {
-    fn from(options: &Options) -> Self {
+fn one_second() -> f64 {
+    1.0
+}
+
+impl Parameters {
+    /// The parameters of `options`, run by `threads` threads.
+    pub(crate) fn new(options: &Options, threads: usize) -> Self {
         Self {
             transport: options.transport,
             target: options.target.clone(),
@@ -59,9 +80,25 @@ impl From<&Options> for Parameters {
             encoding: options.encoding.name().to_owned(),
             rate: options.rate,
             timeout_s: options.timeout.as_secs_f64(),
-            threads: options.threads,
+            threads,
+            clients: options.clients,
+            interval_s: options.interval.as_secs_f64(),
+            percentiles: options.percentiles.clone(),
             server_pid: options.server_pid,
         }
+    }
+}
+
+impl From<&Options> for Parameters {
+    /// The parameters as asked, before the run says how many threads it used.
+    fn from(options: &Options) -> Self {
+        let threads = match options.clients {
+            Clients::Multiplexed => options.threads,
+            // A stream flow reads on one thread and writes on another.
+            Clients::Independent if options.pattern == Pattern::Stream => options.conns * 2,
+            Clients::Independent => options.conns,
+        };
+        Self::new(options, threads)
     }
 }
 
@@ -78,25 +115,6 @@ pub struct Errors {
     pub total: u64,
 }
 
-/// Latency of the correct replies, in microseconds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Latency {
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// The slowest reply.
-    pub max: u64,
-    /// The fastest reply.
-    pub min: u64,
-    /// The mean.
-    pub mean: f64,
-}
-
 /// CPU time a process used during the run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cpu {
@@ -110,13 +128,30 @@ pub struct Cpu {
     pub percent_of_a_core: f64,
 }
 
-/// The outcome of one run of the bench.
+/// Where a merged report came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Merged {
+    /// The runs, as named on the command line.
+    pub runs: Vec<String>,
+    /// How long all of them were loading at once, in seconds: the merged run's duration.
+    pub overlap_s: f64,
+    /// From the first start to the last end, in seconds.
+    pub span_s: f64,
+}
+
+/// The outcome of one run of the bench (or of several, merged).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// What was asked for.
     pub parameters: Parameters,
     /// The address the flows used (the target's first that answered).
     pub address: SocketAddr,
+    /// When the load started (wall clock; RFC 3339, UTC).
+    #[serde(default, with = "rfc3339")]
+    pub started_at: Option<SystemTime>,
+    /// When the load ended: the start plus the duration (replies still due came after it).
+    #[serde(default, with = "rfc3339")]
+    pub ended_at: Option<SystemTime>,
     /// Time from the start of the load until the last flow finished, in seconds.
     pub elapsed_s: f64,
     /// Requests that got their correct reply (stream: 64 KiB writes fully echoed).
@@ -130,8 +165,18 @@ pub struct Report {
     /// Open loop: requests that were due before the end but never sent, because their flow was
     /// still waiting for earlier replies (more --conns, or the server is too slow for --rate).
     pub unsent: u64,
-    /// Latency percentiles; `null` when no reply was correct.
+    /// Open loop: requests that left more than 1 ms after their intended time.
+    #[serde(default)]
+    pub sends_behind_schedule: u64,
+    /// Open loop: the latest a request left after its intended time, in microseconds.
+    #[serde(default)]
+    pub max_send_lag_us: u64,
+    /// Latency percentiles; `null` when no reply was correct. Open loop: counted from each
+    /// request's intended send time (corrected for coordinated omission).
     pub latency_us: Option<Latency>,
+    /// Open loop only: latency counted from each request's actual send time (uncorrected).
+    #[serde(default)]
+    pub uncorrected_latency_us: Option<Latency>,
     /// Payload bytes sent.
     pub bytes_sent: u64,
     /// Payload bytes received.
@@ -146,18 +191,27 @@ pub struct Report {
     pub bench_cpu: Option<Cpu>,
     /// The first failure, described.
     pub first_problem: Option<String>,
+    /// Signs that the figures measure the bench rather than the server.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The `--fail-if` thresholds and whether each held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Verdict>,
+    /// Set when this report merges several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
     /// Whether every request got its correct reply (and at least one was made).
     pub ok: bool,
-    /// Every correct reply's latency, in microseconds, for plotting.
-    #[serde(skip, default = "empty_histogram")]
+    /// What each interval of the run did (none in a merged report).
+    #[serde(default)]
+    pub intervals: Vec<Interval>,
+    /// Every correct reply's latency, in microseconds: HdrHistogram's compressed V2 encoding,
+    /// base64 (open loop: corrected).
+    #[serde(default = "histogram::empty", with = "histogram::base64_v2")]
     pub histogram: Histogram<u64>,
-}
-
-/// What a report read back from JSON holds in place of its histogram, which the JSON leaves out.
-fn empty_histogram() -> Histogram<u64> {
-    Histogram::new_from(
-        &Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!("3 significant figures is valid")),
-    )
+    /// Open loop only: the uncorrected latencies, encoded the same way.
+    #[serde(default, with = "histogram::base64_v2_option")]
+    pub uncorrected_histogram: Option<Histogram<u64>>,
 }
 
 /// CPU time measured around a run, turned into a [`Cpu`] by [`Report::new`].
@@ -167,34 +221,36 @@ pub(crate) struct CpuSpan {
     pub(crate) used: Duration,
 }
 
+/// What a run measured, for [`Report::new`].
+pub(crate) struct Measured {
+    /// All flows' tallies, merged.
+    pub(crate) tally: Tally,
+    /// From the start of the load until the last flow finished.
+    pub(crate) elapsed: Duration,
+    /// When the load started, by the wall clock.
+    pub(crate) started_at: SystemTime,
+    /// The intervals kept, and how many more were not.
+    pub(crate) intervals: (Vec<Interval>, u64),
+    /// CPU time of the server and of the bench during the run.
+    pub(crate) cpu: [Option<CpuSpan>; 2],
+    /// Threads that ran the flows.
+    pub(crate) threads: usize,
+    /// Cores this process may run on.
+    pub(crate) cores: usize,
+}
+
 impl Report {
-    /// Builds the report of a run of `options` against `address`, whose load lasted `load` and
-    /// whose flows were all done after `elapsed`.
-    pub(crate) fn new(
-        options: &Options,
-        address: SocketAddr,
-        load: Duration,
-        elapsed: Duration,
-        tally: Tally,
-        cpu: [Option<CpuSpan>; 2],
-    ) -> Self {
-        let seconds = load.as_secs_f64().max(1e-9);
+    /// Builds the report of a run of `options` against `address`.
+    pub(crate) fn new(options: &Options, address: SocketAddr, measured: Measured) -> Self {
+        let Measured { tally, elapsed, started_at, intervals: (intervals, dropped), cpu, threads, cores } =
+            measured;
+        let seconds = options.duration.as_secs_f64().max(1e-9);
         let errors = Errors {
             wrong: tally.wrong,
             timeouts: tally.timeouts,
             connection: tally.connection_errors,
             total: tally.wrong + tally.timeouts + tally.connection_errors,
         };
-        let histogram = tally.histogram;
-        let latency = (!histogram.is_empty()).then(|| Latency {
-            p50: histogram.value_at_quantile(0.5),
-            p90: histogram.value_at_quantile(0.9),
-            p99: histogram.value_at_quantile(0.99),
-            p999: histogram.value_at_quantile(0.999),
-            max: histogram.max(),
-            min: histogram.min(),
-            mean: histogram.mean(),
-        });
         let per_request = |span: Option<CpuSpan>| {
             span.map(|span| Cpu {
                 pid: span.pid,
@@ -204,9 +260,23 @@ impl Report {
             })
         };
         let [server, bench] = cpu.map(per_request);
+        let mut warnings = Vec::new();
+        if let Some(bench) = &bench {
+            warnings.extend(cpu_warning(bench.percent_of_a_core, threads, cores));
+        }
+        warnings.extend(schedule_warnings(&tally));
+        if dropped > 0 {
+            warnings.push(format!(
+                "only the first {} intervals are in the report ({} more were not kept): use a longer --interval",
+                thousands(MAX_KEPT as u64),
+                thousands(dropped)
+            ));
+        }
         Self {
-            parameters: options.into(),
+            parameters: Parameters::new(options, threads),
             address,
+            started_at: Some(started_at),
+            ended_at: Some(started_at + options.duration),
             elapsed_s: elapsed.as_secs_f64(),
             requests: tally.ok,
             requests_per_s: tally.ok as f64 / seconds,
@@ -214,7 +284,13 @@ impl Report {
             errors,
             late_replies: tally.late,
             unsent: tally.unsent,
-            latency_us: latency,
+            sends_behind_schedule: tally.behind,
+            max_send_lag_us: u64::try_from(tally.max_lag.as_micros()).unwrap_or(u64::MAX),
+            latency_us: Latency::of(&tally.histogram, &options.percentiles),
+            uncorrected_latency_us: tally
+                .uncorrected
+                .as_ref()
+                .and_then(|h| Latency::of(h, &options.percentiles)),
             bytes_sent: tally.bytes_sent,
             bytes_received: tally.bytes_received,
             sent_mb_per_s: tally.bytes_sent as f64 / seconds / 1e6,
@@ -222,7 +298,12 @@ impl Report {
             server_cpu: server,
             bench_cpu: bench,
             first_problem: tally.first_problem.map(|(_, described)| described),
-            histogram,
+            warnings,
+            thresholds: Vec::new(),
+            merged: None,
+            intervals,
+            histogram: tally.histogram,
+            uncorrected_histogram: tally.uncorrected,
         }
     }
 
@@ -250,86 +331,29 @@ impl Report {
             None
         }
     }
+
+    /// Whether a `--fail-if` threshold was breached.
+    pub fn breached(&self) -> bool {
+        self.thresholds.iter().any(|verdict| verdict.breached)
+    }
 }
 
-/// The text report: a short table, one figure per line, labels aligned.
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = &self.parameters;
-        let mut out = String::new();
-        let mut line = |label: &str, value: String| writeln!(out, "{label:<14}{value}");
-        let mode = match p.rate {
-            Some(rate) => format!(", open loop at {}/s", thousands(rate.round() as u64)),
-            None if p.pattern == Pattern::Stream => String::new(),
-            None => ", closed loop".to_owned(),
-        };
-        let flows = if p.conns == 1 { "1 flow".to_owned() } else { format!("{} flows", p.conns) };
-        let size = if p.pattern == Pattern::Stream { "text sent over and over" } else { "requests" };
-        let given =
-            if p.target == self.address.to_string() { String::new() } else { format!(" ({})", p.target) };
-        line("target", format!("{}{given}", self.title()))?;
-        line(
-            "load",
-            format!(
-                "{flows}, {:.1} s, {}-byte {} {size}{}{mode}",
-                p.duration_s,
-                p.size,
-                p.text.name(),
-                if p.encoding == "utf-8" { String::new() } else { format!(" in {}", p.encoding) }
-            ),
-        )?;
-        line(
-            "requests",
-            format!(
-                "{} correct, {}/s",
-                thousands(self.requests),
-                thousands(self.requests_per_s.round() as u64)
-            ),
-        )?;
-        if p.pattern == Pattern::Stream {
-            line(
-                "throughput",
-                format!("sent {:.1} MB/s, received {:.1} MB/s", self.sent_mb_per_s, self.received_mb_per_s),
-            )?;
+/// `#[serde(with = …)]` for a wall-clock time: RFC 3339 in UTC, to the microsecond.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(time: &Option<SystemTime>, to: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => to.serialize_str(&humantime::format_rfc3339_micros(*time).to_string()),
+            None => to.serialize_none(),
         }
-        if let Some(l) = &self.latency_us {
-            line("", format!("{:>8}{:>8}{:>8}{:>8}{:>8}", "p50", "p90", "p99", "p99.9", "max"))?;
-            let cells = [l.p50, l.p90, l.p99, l.p999, l.max].map(|v| format!("{:>8}", thousands(v)));
-            line("latency (µs)", cells.concat())?;
-        }
-        let errors = self.problems().filter(|_| self.errors.total > 0).unwrap_or_else(|| "none".to_owned());
-        line("errors", errors)?;
-        if self.late_replies > 0 {
-            line(
-                "late replies",
-                format!("{} (came after their request was counted lost)", thousands(self.late_replies)),
-            )?;
-        }
-        if self.unsent > 0 {
-            line(
-                "unsent",
-                format!(
-                    "{} due but not sent: the flows were still waiting for replies",
-                    thousands(self.unsent)
-                ),
-            )?;
-        }
-        for (label, cpu) in [("server CPU", &self.server_cpu), ("bench CPU", &self.bench_cpu)] {
-            if let Some(cpu) = cpu {
-                let per = cpu.us_per_request.map_or_else(|| "-".to_owned(), |us| format!("{us:.2}"));
-                line(
-                    label,
-                    format!("{per} µs/request ({:.0}% of a core, pid {})", cpu.percent_of_a_core, cpu.pid),
-                )?;
-            }
-        }
-        if let Some(first) = &self.first_problem {
-            line("first error", first.clone())?;
-        }
-        match self.problems() {
-            None => line("result", "ok: every request got its correct reply".to_owned())?,
-            Some(problems) => line("result", format!("PROBLEM: {problems}"))?,
-        }
-        f.write_str(out.trim_end())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Option<SystemTime>, D::Error> {
+        Option::<String>::deserialize(from)?
+            .map(|text| humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Writing and reading run side by side in one task; neither may wait on the other, or a server
 //! with backpressure (ours) would stop both. Memory stays bounded: the reply is checked as it
-//! arrives, never collected.
+//! arrives, never collected. The checking ([`Replies`]) is shared with the independent clients'
+//! stream flow, which runs the two sides on two threads.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,11 +29,12 @@ const STREAM_WRITE: usize = 64 * 1024;
 /// latency is the time from starting to write it to receiving the last byte of its reply.
 pub(crate) async fn run(
     live: Arc<Run>,
+    flow: usize,
     addr: SocketAddr,
     unit: Payload,
     initial: io::Result<TcpStream>,
 ) -> Tally {
-    let mut tally = Tally::new(Arc::clone(&live));
+    let mut tally = Tally::for_flow(Arc::clone(&live), flow);
     let mut connection = match initial {
         Ok(connection) => connection,
         Err(e) => {
@@ -41,9 +44,7 @@ pub(crate) async fn run(
             return tally;
         }
     };
-    let units = (STREAM_WRITE / unit.request().len().max(1)).max(1);
-    let chunk = unit.request().repeat(units);
-    let chunk_reply = (unit.expected().len() * units) as u64;
+    let (chunk, chunk_reply) = chunk(&unit);
     let (reader, writer) = connection.split();
     let sent = AtomicU64::new(0);
     // Until the writer is done, the number of reply bytes it is owed is not known.
@@ -66,59 +67,28 @@ pub(crate) async fn run(
         owed.store(chunks * chunk_reply, Ordering::Release);
         outcome
     };
+    let mut replies = Replies::new(addr, unit.expected());
     let read = async {
-        let mut checker = stream_checker(unit.expected());
         let mut reader = reader;
         let mut buffer = vec![0; STREAM_WRITE];
-        let mut received = 0u64;
-        let mut pending = std::collections::VecDeque::new();
-        let outcome = loop {
+        loop {
             let give_up = live.hard_stop.min(Instant::now() + live.timeout);
             let n = match tokio::time::timeout_at(give_up, reader.read(&mut buffer)).await {
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => break Err((Problem::Connection, format!("tcp {addr}: {}", describe_io(&e)))),
-                Err(_) if received == owed.load(Ordering::Acquire) => break Ok(received),
-                Err(_) => {
-                    break Err((
-                        Problem::Timeout,
-                        format!(
-                            "tcp {addr}: the reply stopped after {received} bytes (none for {:?})",
-                            live.timeout
-                        ),
-                    ))
-                }
+                Err(_) => break replies.silent(owed.load(Ordering::Acquire), live.timeout),
             };
-            let owed = owed.load(Ordering::Acquire);
-            if n == 0 {
-                break if received == owed {
-                    Ok(received)
-                } else {
-                    Err((
-                        Problem::Connection,
-                        format!("tcp {addr}: the server closed after {received} reply bytes"),
-                    ))
-                };
-            }
             let got = buffer.get(..n).unwrap_or_default();
-            if let Err(described) = checker(received, got) {
-                break Err((Problem::Wrong, described));
+            let owed = owed.load(Ordering::Acquire);
+            let starts = std::iter::from_fn(|| started.try_recv().ok());
+            match replies.take(got, owed, starts, &mut tally) {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(failed) => break Err(failed),
             }
-            received += n as u64;
-            if received > owed {
-                break Err((Problem::Wrong, format!("tcp {addr}: more reply bytes than were owed ({owed})")));
-            }
-            while let Ok(start) = started.try_recv() {
-                pending.push_back(start);
-            }
-            while pending.front().is_some_and(|(end, _)| *end <= received) {
-                if let Some((_, at)) = pending.pop_front() {
-                    tally.ok(Instant::now().saturating_duration_since(at));
-                }
-            }
-        };
-        (outcome, received)
+        }
     };
-    let ((outcome, received), written) = {
+    let (outcome, written) = {
         tokio::pin!(write, read);
         // The reader decides: it ends only after the writer, or when the stream failed, in
         // which case a writer still waiting on the server is dropped.
@@ -127,26 +97,114 @@ pub(crate) async fn run(
             read = &mut read => (read, None),
         }
     };
-    tally.bytes_sent += sent.load(Ordering::Relaxed);
+    settle(&mut tally, addr, outcome, written, sent.load(Ordering::Relaxed), replies.received);
+    tally
+}
+
+/// What a stream flow writes at a time: the text repeated to about 64 KiB, and the length of its
+/// reply.
+pub(crate) fn chunk(unit: &Payload) -> (Vec<u8>, u64) {
+    let units = (STREAM_WRITE / unit.request().len().max(1)).max(1);
+    (unit.request().repeat(units), (unit.expected().len() * units) as u64)
+}
+
+/// The reading side of a stream flow, whether a task or a thread runs it: checks every piece of
+/// the reply as it comes, and counts a write as done when the last byte of its reply is in.
+pub(crate) struct Replies<'a> {
+    addr: SocketAddr,
+    checker: StreamChecker<'a>,
+    /// Reply bytes so far.
+    pub(crate) received: u64,
+    /// Writes not yet fully answered: the reply length at which each is, and when it began.
+    pending: VecDeque<(u64, Instant)>,
+}
+
+impl<'a> Replies<'a> {
+    pub(crate) fn new(addr: SocketAddr, expected: &'a [u8]) -> Self {
+        Self { addr, checker: StreamChecker { expected, position: 0 }, received: 0, pending: VecDeque::new() }
+    }
+
+    /// Takes the piece `got` of the reply (empty: the server closed); `owed` is the reply's whole
+    /// length once the writer is done (`u64::MAX` until then), `starts` the writes begun since.
+    /// `Ok(true)`: read on; `Ok(false)`: the reply is complete.
+    pub(crate) fn take(
+        &mut self,
+        got: &[u8],
+        owed: u64,
+        starts: impl Iterator<Item = (u64, Instant)>,
+        tally: &mut Tally,
+    ) -> Result<bool, (Problem, String)> {
+        let addr = self.addr;
+        if got.is_empty() {
+            return if self.received == owed {
+                Ok(false)
+            } else {
+                let received = self.received;
+                Err((
+                    Problem::Connection,
+                    format!("tcp {addr}: the server closed after {received} reply bytes"),
+                ))
+            };
+        }
+        self.checker.check(self.received, got).map_err(|described| (Problem::Wrong, described))?;
+        self.received += got.len() as u64;
+        if self.received > owed {
+            return Err((Problem::Wrong, format!("tcp {addr}: more reply bytes than were owed ({owed})")));
+        }
+        self.pending.extend(starts);
+        while self.pending.front().is_some_and(|(end, _)| *end <= self.received) {
+            if let Some((_, began)) = self.pending.pop_front() {
+                tally.ok(began, began);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Nothing came for `timeout`: done if the whole reply is in, else a failure.
+    pub(crate) fn silent(&self, owed: u64, timeout: std::time::Duration) -> Result<(), (Problem, String)> {
+        if self.received == owed {
+            return Ok(());
+        }
+        let (addr, received) = (self.addr, self.received);
+        Err((
+            Problem::Timeout,
+            format!("tcp {addr}: the reply stopped after {received} bytes (none for {timeout:?})"),
+        ))
+    }
+}
+
+/// Counts the bytes of a finished stream flow and the failure that ended it, if any.
+pub(crate) fn settle(
+    tally: &mut Tally,
+    addr: SocketAddr,
+    outcome: Result<(), (Problem, String)>,
+    written: Option<io::Result<()>>,
+    sent: u64,
+    received: u64,
+) {
+    tally.bytes_sent += sent;
     tally.bytes_received += received;
     match (outcome, written) {
         (Err((problem, described)), _) => tally.problem(problem, || described),
-        (Ok(_), Some(Err(e))) => {
+        (Ok(()), Some(Err(e))) => {
             tally.problem(Problem::Connection, || format!("tcp {addr}: cannot send: {}", describe_io(&e)));
         }
-        (Ok(_), _) => {}
+        (Ok(()), _) => {}
     }
-    tally
 }
 
 /// Checks each piece of a reply stream against `expected` repeated without end; the error says
 /// where the first difference is.
-fn stream_checker(expected: &[u8]) -> impl FnMut(u64, &[u8]) -> Result<(), String> + '_ {
-    let mut position = 0usize;
-    move |offset, mut rest| {
+struct StreamChecker<'a> {
+    expected: &'a [u8],
+    position: usize,
+}
+
+impl StreamChecker<'_> {
+    fn check(&mut self, offset: u64, mut rest: &[u8]) -> Result<(), String> {
         let mut consumed = 0usize;
         while !rest.is_empty() {
-            let want = expected.get(position..).unwrap_or_default();
+            let want = self.expected.get(self.position..).unwrap_or_default();
             let n = want.len().min(rest.len());
             if n == 0 {
                 return Err("reply bytes to an empty request".to_owned());
@@ -163,7 +221,7 @@ fn stream_checker(expected: &[u8]) -> impl FnMut(u64, &[u8]) -> Result<(), Strin
             }
             consumed += n;
             rest = tail;
-            position = (position + n) % expected.len();
+            self.position = (self.position + n) % self.expected.len();
         }
         Ok(())
     }
@@ -175,11 +233,11 @@ mod tests {
 
     #[test]
     fn the_stream_checker_follows_the_text_across_pieces_and_points_at_a_difference() {
-        let mut check = stream_checker(b"ABC");
-        assert_eq!(check(0, b"AB"), Ok(()));
-        assert_eq!(check(2, b"CABCA"), Ok(()));
-        assert_eq!(check(7, b"BC"), Ok(()));
-        let error = check(9, b"ABx").err().unwrap_or_default();
+        let mut checker = StreamChecker { expected: b"ABC", position: 0 };
+        assert_eq!(checker.check(0, b"AB"), Ok(()));
+        assert_eq!(checker.check(2, b"CABCA"), Ok(()));
+        assert_eq!(checker.check(7, b"BC"), Ok(()));
+        let error = checker.check(9, b"ABx").err().unwrap_or_default();
         assert!(error.starts_with("reply stream byte 11: expected \"C"), "{error}");
     }
 }

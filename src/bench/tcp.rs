@@ -39,7 +39,7 @@ pub(crate) async fn rr(
     mut payload: Payload,
     initial: io::Result<TcpStream>,
 ) -> Tally {
-    let mut tally = Tally::new(Arc::clone(&live));
+    let mut tally = Tally::for_flow(Arc::clone(&live), flow);
     let mut pacer = Pacer::new(Arc::clone(&live), flow);
     let mut stream = match initial {
         Ok(stream) => Some(stream),
@@ -81,7 +81,7 @@ pub(crate) async fn rr(
         let got = reply.get(..filled).unwrap_or_default();
         match outcome {
             Ok(Ok(())) if got == payload.expected() => {
-                tally.ok(Pacer::latency(due, sent));
+                tally.ok(due, sent);
                 answered_here += 1;
                 continue;
             }
@@ -111,7 +111,13 @@ pub(crate) async fn rr(
 
 /// How a failed `rr` exchange is described; a server that closed the connection after one
 /// reply is most likely the lecture's, which `crr` measures.
-fn failed_rr(addr: SocketAddr, error: &io::Error, answered: u64, filled: usize, expected: usize) -> String {
+pub(crate) fn failed_rr(
+    addr: SocketAddr,
+    error: &io::Error,
+    answered: u64,
+    filled: usize,
+    expected: usize,
+) -> String {
     let what = describe_io(error);
     if answered > 0 && filled == 0 && error.kind() == io::ErrorKind::UnexpectedEof {
         format!(
@@ -169,7 +175,7 @@ async fn read_reply(
 /// `crr`: the lecture's client for every request: connect, send, half-close, read until the
 /// server closes, close.
 pub(crate) async fn crr(live: Arc<Run>, flow: usize, addr: SocketAddr, mut payload: Payload) -> Tally {
-    let mut tally = Tally::new(Arc::clone(&live));
+    let mut tally = Tally::for_flow(Arc::clone(&live), flow);
     let mut pacer = Pacer::new(Arc::clone(&live), flow);
     let mut reply = Vec::with_capacity(payload.expected().len() + 1);
     let mut sequence = 0u32;
@@ -184,7 +190,7 @@ pub(crate) async fn crr(live: Arc<Run>, flow: usize, addr: SocketAddr, mut paylo
         match outcome {
             Ok(Ok(())) if reply == payload.expected() => {
                 tally.bytes_sent += payload.request().len() as u64;
-                tally.ok(Pacer::latency(due, sent));
+                tally.ok(due, sent);
             }
             Ok(Ok(())) => tally
                 .problem(Problem::Wrong, || format!("tcp {addr}: {}", mismatch(payload.expected(), &reply))),

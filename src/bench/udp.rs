@@ -61,15 +61,25 @@ pub(crate) async fn request(
             Ok(Err(e)) => return Answer::Failed(e),
             Err(_) => return Answer::Lost,
         };
-        tally.bytes_received += n as u64;
-        let reply = buffer.get(..n).unwrap_or_default();
-        if reply == payload.expected() {
-            return Answer::Correct;
+        if let Some(answer) = judge(payload, current, buffer.get(..n).unwrap_or_default(), tally) {
+            return answer;
         }
-        match payload.sequence_of(reply) {
-            Some(earlier) if earlier < current && payload.same_text(reply) => tally.late += 1,
-            _ => return Answer::Wrong(mismatch(payload.expected(), reply)),
+    }
+}
+
+/// What a datagram that came while request `current` waited says about it; `None` when it is a
+/// late reply to an earlier request (counted), and the wait goes on.
+pub(crate) fn judge(payload: &Payload, current: u32, reply: &[u8], tally: &mut Tally) -> Option<Answer> {
+    tally.bytes_received += reply.len() as u64;
+    if reply == payload.expected() {
+        return Some(Answer::Correct);
+    }
+    match payload.sequence_of(reply) {
+        Some(earlier) if earlier < current && payload.same_text(reply) => {
+            tally.late += 1;
+            None
         }
+        _ => Some(Answer::Wrong(mismatch(payload.expected(), reply))),
     }
 }
 
@@ -81,7 +91,7 @@ pub(crate) async fn rr(
     mut payload: Payload,
     socket: UdpSocket,
 ) -> Tally {
-    let mut tally = Tally::new(Arc::clone(&live));
+    let mut tally = Tally::for_flow(Arc::clone(&live), flow);
     let mut pacer = Pacer::new(Arc::clone(&live), flow);
     let mut buffer = vec![0; RECEIVE_BUFFER];
     let mut sequence = 0u32;
@@ -90,7 +100,7 @@ pub(crate) async fn rr(
         let sent = Instant::now();
         let answer = request(&socket, &payload, sequence, sent + live.timeout, &mut buffer, &mut tally).await;
         match answer {
-            Answer::Correct => tally.ok(Pacer::latency(due, sent)),
+            Answer::Correct => tally.ok(due, sent),
             Answer::Wrong(described) => tally.problem(Problem::Wrong, || format!("udp {addr}: {described}")),
             Answer::Lost => tally.problem(Problem::Timeout, || lost(addr, sequence, live.timeout)),
             Answer::Failed(e) => {

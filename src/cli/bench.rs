@@ -1,27 +1,31 @@
-//! `upcase bench`: parses the flags, shows progress, prints the report (text or JSON), writes
-//! the plot, and turns the outcome into an exit status a script can use.
+//! `upcase bench`: parses the flags, runs the load, and shows its progress: a live bar, a line
+//! per interval, or JSON events.
 //!
-//! The load itself is [`upcase::bench`]; nothing here measures anything. Exit status: 0 when
-//! every request got its correct reply, 1 when the bench found a problem (a wrong, lost or
-//! unanswered reply, a failed connection), 2 when it could not run at all.
+//! The load itself is [`upcase::bench`]; nothing here measures anything. `upcase bench merge` is
+//! in `merge.rs`; what becomes of a report (thresholds, files, printing, the exit status: 0, 1,
+//! 2 or 3) is in `outcome.rs`.
 
-use std::fs::File;
-use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{exit, parse_duration, parse_encoding, Target};
-use upcase::bench::{self, Options, Pattern, Progress, Text};
+use super::merge::MergeArgs;
+use super::outcome::{cannot_run, finish, Event, Files, Format, ReportArgs};
+use super::{parse_duration, parse_encoding, Target};
+use upcase::bench::{self, interval_line, Clients, Options, Parameters, Pattern, Progress, Text};
 use upcase::format::thousands;
 use upcase::transform::Encoding;
 
 /// Flags of `upcase bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(super) struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+
     #[command(flatten)]
     target: Target,
 
@@ -29,9 +33,15 @@ pub(super) struct BenchArgs {
     #[arg(long, value_enum, default_value = "rr")]
     pattern: PatternArg,
 
-    /// Flows at once: TCP connections or UDP sockets, all on --threads threads.
+    /// Flows at once: TCP connections or UDP sockets.
     #[arg(long, value_name = "N", default_value_t = 1)]
     conns: usize,
+
+    /// How the flows are driven: all on --threads threads (multiplexed), or each on a thread
+    /// of its own with blocking sockets, as separate client programs are (independent; at most
+    /// 4,096 flows).
+    #[arg(long, value_enum, default_value = "multiplexed")]
+    clients: ClientsArg,
 
     /// How long to send requests.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -53,8 +63,8 @@ pub(super) struct BenchArgs {
     encoding: Encoding,
 
     /// Open loop: send R requests per second in total, spread over the flows, whatever the
-    /// replies do; latency counts from when each request was due [default: closed loop, each
-    /// flow sends as soon as its reply is in].
+    /// replies do; latency counts from when each request was due (and, labelled uncorrected,
+    /// from when it was sent) [default: closed loop, each flow sends as soon as its reply is in].
     #[arg(long, value_name = "R")]
     rate: Option<f64>,
 
@@ -62,21 +72,44 @@ pub(super) struct BenchArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     timeout: Duration,
 
-    /// Threads that run the flows; 1 leaves the other cores to a server on the same machine.
+    /// Threads that run multiplexed flows; 1 leaves the other cores to a server on the same
+    /// machine.
     #[arg(long, value_name = "N", default_value_t = Options::default().threads)]
     threads: usize,
 
-    /// Print one JSON object with every figure and the parameters, instead of the text report.
-    #[arg(long)]
-    json: bool,
+    /// Print a line per interval while the run goes on: requests/s, errors, p50 and p99 of that
+    /// interval (in a pipe there is one a second anyway; the report keeps them for --report).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    interval: Option<Duration>,
 
-    /// Also write the latency distribution as an SVG picture to this file.
-    #[arg(long, value_name = "FILE.svg")]
-    plot: Option<PathBuf>,
+    /// Print newline-delimited JSON events instead: "start" (the parameters), "interval" (one
+    /// per --interval, 1s unless told otherwise) and "end" (the report, as --json prints it).
+    #[arg(long, conflicts_with = "json")]
+    json_stream: bool,
+
+    #[command(flatten)]
+    output: ReportArgs,
 
     /// The server's process id: report its CPU time per request (Linux).
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
+}
+
+/// Subcommands of `upcase bench`.
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Combine the JSON reports of runs made at the same time (one per machine or pod) into one
+    /// report: requests and errors summed, percentiles from the merged latency histograms.
+    Merge(MergeArgs),
+}
+
+/// `--clients`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClientsArg {
+    /// All flows share the bench's --threads threads.
+    Multiplexed,
+    /// A thread per flow, with blocking sockets.
+    Independent,
 }
 
 /// `--pattern`.
@@ -100,6 +133,9 @@ enum TextArg {
 }
 
 pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BenchCommand::Merge(merge)) = args.command {
+        return super::merge::run(merge);
+    }
     let options = Options {
         target: args.target.to.clone(),
         transport: args.target.transport(),
@@ -120,60 +156,51 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         server_pid: args.server_pid,
         threads: args.threads,
-    };
-    // Opened before the run, so a path that cannot be written fails at once, not after it.
-    let plot = match &args.plot {
-        Some(path) => match File::create(path) {
-            Ok(file) => Some((path, file)),
-            Err(e) => return cannot_run(format_args!("cannot write the plot to {}: {e}", path.display())),
+        clients: match args.clients {
+            ClientsArg::Multiplexed => Clients::Multiplexed,
+            ClientsArg::Independent => Clients::Independent,
         },
-        None => None,
+        interval: args.interval.unwrap_or(Options::default().interval),
+        percentiles: args.output.percentiles.clone().map_or_else(bench::default_percentiles, |p| p.0),
     };
-    let mut progress = Display::new(&options, args.json);
-    let report = match bench::run(&options, &mut |p| progress.update(p)) {
-        Ok(report) => report,
-        Err(e) => {
-            progress.finish();
-            return cannot_run(format_args!("{e}"));
-        }
+    let files = match Files::open(&args.output) {
+        Ok(files) => files,
+        Err(why) => return cannot_run(&why),
     };
+    let format = match (args.output.json, args.json_stream) {
+        (true, _) => Format::Json,
+        (_, true) => Format::JsonStream,
+        _ => Format::Text,
+    };
+    if format == Format::JsonStream {
+        Event::Start { parameters: Parameters::from(&options) }.print();
+    }
+    let mut progress = Display::new(&options, format, args.interval.is_some());
+    let report = bench::run(&options, &mut |p| progress.update(p));
     progress.finish();
-    if let Some((path, mut file)) = plot {
-        if let Err(e) = file.write_all(bench::svg(&report).as_bytes()).and_then(|()| file.flush()) {
-            return cannot_run(format_args!("cannot write the plot to {}: {e}", path.display()));
-        }
+    match report {
+        Ok(report) => finish(report, &args.output.fail_if, files, format),
+        Err(e) => cannot_run(&format!("{e}")),
     }
-    let mut stdout = io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
-        writeln!(stdout)?;
-    } else {
-        writeln!(stdout, "{report}")?;
-    }
-    Ok(ExitCode::from(if report.ok { exit::OK } else { exit::FAILED }))
 }
 
-/// One line on stderr, and the status that says the bench never ran.
-fn cannot_run(why: std::fmt::Arguments<'_>) -> anyhow::Result<ExitCode> {
-    eprintln!("upcase: error: {why}");
-    Ok(ExitCode::from(exit::CANNOT_RUN))
-}
-
-/// How progress is shown: a live line on a terminal, a plain line a second in a pipe (so a log
-/// shows the run advancing), nothing with --json (stdout is for the one JSON object).
+/// How progress is shown: on a terminal a live bar (with --interval, a line per interval above
+/// it); in a pipe a line per interval (so a log shows the run advancing); with --json-stream an
+/// event per interval; nothing with --json (stdout is for the one JSON object).
 enum Display {
-    Bar(ProgressBar),
-    Lines { last: u64, at: Duration },
+    Bar { bar: ProgressBar, lines: bool },
+    Lines,
+    Events,
     Quiet,
 }
 
 impl Display {
-    fn new(options: &Options, json: bool) -> Self {
-        if json {
-            return Self::Quiet;
-        }
-        if !io::stdout().is_terminal() {
-            return Self::Lines { last: 0, at: Duration::ZERO };
+    fn new(options: &Options, format: Format, lines: bool) -> Self {
+        match format {
+            Format::Json => return Self::Quiet,
+            Format::JsonStream => return Self::Events,
+            Format::Text if !io::stdout().is_terminal() => return Self::Lines,
+            Format::Text => {}
         }
         let millis = u64::try_from(options.duration.as_millis()).unwrap_or(u64::MAX);
         let bar = ProgressBar::with_draw_target(Some(millis), ProgressDrawTarget::stdout());
@@ -193,34 +220,27 @@ impl Display {
             options.target
         ));
         bar.tick();
-        Self::Bar(bar)
+        Self::Bar { bar, lines }
     }
 
     fn update(&mut self, progress: &Progress) {
         match self {
-            Self::Bar(bar) => {
-                let per_second = progress.completed as f64 / progress.elapsed.as_secs_f64().max(1e-9);
+            Self::Bar { bar, lines } => {
+                if *lines {
+                    bar.println(interval_line(&progress.interval));
+                }
                 bar.set_position(u64::try_from(progress.elapsed.as_millis()).unwrap_or(u64::MAX));
-                let (rate, errors) = (thousands(per_second.round() as u64), thousands(progress.errors));
-                bar.set_message(format!("{rate} requests/s, {errors} errors"));
+                let rate = thousands(progress.interval.requests_per_s.round() as u64);
+                bar.set_message(format!("{rate} requests/s, {} errors", thousands(progress.errors)));
             }
-            Self::Lines { last, at } => {
-                let seconds = (progress.elapsed - *at).as_secs_f64().max(1e-9);
-                let per_second = (progress.completed - *last) as f64 / seconds;
-                println!(
-                    "{:>6.1} s  {:>11} requests/s  {} errors so far",
-                    progress.elapsed.as_secs_f64(),
-                    thousands(per_second.round() as u64),
-                    thousands(progress.errors)
-                );
-                (*last, *at) = (progress.completed, progress.elapsed);
-            }
+            Self::Lines => println!("{}", interval_line(&progress.interval)),
+            Self::Events => Event::Interval(&progress.interval).print(),
             Self::Quiet => {}
         }
     }
 
     fn finish(&self) {
-        if let Self::Bar(bar) = self {
+        if let Self::Bar { bar, .. } = self {
             bar.finish_and_clear();
         }
     }

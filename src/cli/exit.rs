@@ -6,7 +6,7 @@
 //! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` |
 //! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` |
 //! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric` |
-//! | 3 | | | | `INCOMPLETE` (the budget ran out first) |
+//! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) |
 //! | 130 | a second signal during the grace period | | | |
 
 /// The command did what it was asked: served until stopped, got every reply, nothing failed.
@@ -20,6 +20,8 @@ pub(super) const CANNOT_RUN: u8 = 2;
 /// `check`: nothing failed, but the time budget ran out before every probe had run, so the card
 /// is not a pass.
 pub(super) const INCOMPLETE: u8 = 3;
+/// `bench` (and `bench merge`): the run was measured and a `--fail-if` threshold was breached.
+pub(super) const THRESHOLD: u8 = 3;
 /// `serve`: a second Ctrl-C or SIGTERM during the grace period ended it at once (128 + SIGINT,
 /// as shells report an interrupted program).
 pub(super) const INTERRUPTED: u8 = 130;

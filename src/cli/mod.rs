@@ -7,6 +7,8 @@
 mod bench;
 mod check;
 mod exit;
+mod merge;
+mod outcome;
 mod send;
 mod serve;
 
@@ -35,7 +37,7 @@ enum Command {
     /// Send text to an uppercase server and print the reply (interactive, arguments, or a pipe).
     Send(send::SendArgs),
     /// Load an uppercase server and measure it, checking every reply (rr, crr or stream).
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp).
     Check(check::CheckArgs),
 }
@@ -74,7 +76,7 @@ pub(crate) fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Send(args) => send::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Check(args) => check::run(args),
     };
     match outcome {
