@@ -32,7 +32,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{Instant, Sleep};
 use tokio_util::task::TaskTracker;
 
-use super::connection::{accept_failed, admit, ConnectionGuard, Ending, Handle};
+use super::connection::{accept_failed, admit, ConnectionGuard, Ending, Handle, Key};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::{stream, Config, Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
@@ -96,9 +96,10 @@ async fn accept_connections(listener: TcpListener, context: Arc<Context>, tracke
         };
         consecutive_errors = 0;
         let Some(key) = admit(&context, None, peer, limit) else { continue };
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
         let connection = Connection::new(stream, peer, key, Arc::clone(&context));
         let task = tracker.spawn(connection);
-        context.connections.attach(key, Handle::Task(task.abort_handle()));
+        context.connections.attach(key, Handle::Task(task.abort_handle(), fd));
     }
 }
 
@@ -157,6 +158,9 @@ async fn answer_datagrams(socket: UdpSocket, context: Arc<Context>) {
 /// Tokio allocates a task in steps of 128 bytes, so the aim is to keep the task's future, this
 /// and Tokio's 8-byte wrapper for the tracker, within 152 bytes (a 256-byte task): hence the
 /// boxed timer and the boxed write state.
+///
+/// `guard` comes before `stream`, and fields drop in order: a connection leaves the set before
+/// its socket closes, which is what lets the status page ask the kernel about a socket in the set.
 #[derive(Debug)]
 struct Connection {
     /// Counts it, and releases its place in the connection set when it ends.
@@ -218,7 +222,7 @@ enum AfterWrite {
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, key: u64, context: Arc<Context>) -> Self {
+    fn new(stream: TcpStream, peer: SocketAddr, key: Key, context: Arc<Context>) -> Self {
         let config = &context.config;
         let end_of_life = config.max_connection_time.map(|limit| Instant::now() + limit);
         let (deadline, timer_limit) = deadline(config.idle_timeout, Limit::Idle, end_of_life);
@@ -265,7 +269,7 @@ impl Connection {
             }
             let unsent = match std::mem::replace(&mut self.phase, Phase::Reading) {
                 Phase::Reading => {
-                    match read_and_answer(&self.stream, &mut self.uppercaser, self.guard.context())? {
+                    match read_and_answer(&self.stream, &mut self.uppercaser, &mut self.guard)? {
                         // Woken without data after all: keep waiting, on the same deadline.
                         Step::NotReady => continue,
                         Step::Answered => None,
@@ -313,8 +317,13 @@ fn deadline(limit: Option<Duration>, own: Limit, end_of_life: Option<Instant>) -
 
 /// Without waiting: reads what is there, uppercases it in the worker's buffers and writes as much
 /// of the reply as the socket takes. Only what it does not take is copied out.
-fn read_and_answer(socket: &TcpStream, uppercaser: &mut Uppercaser, context: &Context) -> io::Result<Step> {
+fn read_and_answer(
+    socket: &TcpStream,
+    uppercaser: &mut Uppercaser,
+    connection: &mut ConnectionGuard<Arc<Context>>,
+) -> io::Result<Step> {
     WORKER_BUFFERS.with_borrow_mut(|buffers| {
+        let context = connection.context();
         buffers.ensure_input(context.config.read_chunk);
         let n = match read_draining(socket, &mut buffers.input) {
             Ok(0) => {
@@ -326,8 +335,8 @@ fn read_and_answer(socket: &TcpStream, uppercaser: &mut Uppercaser, context: &Co
             Err(e) => return Err(e),
         };
         let chunk = buffers.input.get(..n).unwrap_or_default();
-        stream::answer_chunk(chunk, uppercaser, &mut buffers.reply, context);
-        let written = write_some(socket, &buffers.reply, context)?;
+        stream::answer_chunk(chunk, uppercaser, &mut buffers.reply, connection);
+        let written = write_some(socket, &buffers.reply, connection.context())?;
         let unsent = buffers.reply.get(written..).unwrap_or_default();
         Ok(if unsent.is_empty() { Step::Answered } else { Step::Unsent(unsent.to_vec()) })
     })

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::connection::{accept_failed, ConnectionGuard, Ending};
+use super::connection::{accept_failed, ConnectionGuard, Ending, Key};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::shutdown::STOP_POLL;
 use super::{stream, Context};
@@ -64,12 +64,12 @@ impl Buffers {
 pub(crate) fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    key: u64,
+    key: Key,
     context: &Context,
     buffers: &mut Buffers,
 ) {
     let mut guard = ConnectionGuard::new(context, key, &stream, peer);
-    let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers));
+    let exchange = AssertUnwindSafe(|| Exchange::new(stream, &mut guard).run(buffers));
     let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
     guard.finished(&outcome);
 }
@@ -80,16 +80,18 @@ pub(crate) fn serve_connection(
 /// idle or write timeout and what is left of the connection's maximum lifetime. They enforce
 /// limits, so a socket that refuses one ends the connection (see `connection::ready` for the
 /// policy).
-struct Exchange<'a> {
+struct Exchange<'g, 'c> {
     stream: TcpStream,
-    context: &'a Context,
+    connection: &'g mut ConnectionGuard<&'c Context>,
+    context: &'c Context,
     deadline: Option<Instant>,
 }
 
-impl<'a> Exchange<'a> {
-    fn new(stream: TcpStream, context: &'a Context) -> Self {
+impl<'g, 'c> Exchange<'g, 'c> {
+    fn new(stream: TcpStream, connection: &'g mut ConnectionGuard<&'c Context>) -> Self {
+        let context: &'c Context = connection.shared();
         let deadline = context.config.max_connection_time.map(|limit| Instant::now() + limit);
-        Self { stream, context, deadline }
+        Self { stream, connection, context, deadline }
     }
 
     fn run(mut self, buffers: &mut Buffers) -> Result<(), Ending> {
@@ -107,7 +109,7 @@ impl<'a> Exchange<'a> {
                 Err(e) => return Err(self.closed_or(e)),
             };
             let chunk = buffers.input.get(..n).unwrap_or_default();
-            stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
+            stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.connection);
             self.write(&buffers.reply)?;
         }
         stream::finish(&mut uppercaser, &mut buffers.reply, self.context);

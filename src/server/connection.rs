@@ -8,12 +8,13 @@
 //!
 //! Nothing here may end an accept loop: an error belongs to one connection or one `accept` call.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry as Slot, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::os::fd::RawFd;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::stats::{add, decrement};
 use super::Context;
@@ -26,8 +27,11 @@ pub(crate) enum Handle {
     /// it without polling.
     Socket(std::net::TcpStream),
     /// The async model: the connection's task, which aborting drops (closing its socket) at its
-    /// next wake-up, or at once if it is waiting.
-    Task(tokio::task::AbortHandle),
+    /// next wake-up, or at once if it is waiting; and its socket's descriptor, which the status
+    /// page asks the kernel about. The task owns the socket, and drops its place in the set
+    /// before the socket: while the entry is in the set (and the set is locked), the descriptor
+    /// is that connection's.
+    Task(tokio::task::AbortHandle, RawFd),
 }
 
 impl Handle {
@@ -37,50 +41,119 @@ impl Handle {
         match self {
             // Fails only if the client already closed, which is what we want anyway.
             Self::Socket(stream) => drop(stream.shutdown(std::net::Shutdown::Both)),
-            Self::Task(task) => task.abort(),
+            Self::Task(task, _) => task.abort(),
         }
     }
 }
 
-/// The open connections of one server: their number is limited here, and the end of a shutdown
-/// closes them from here.
+/// The open connections of one server: their number is limited here, the end of a shutdown
+/// closes them from here, and the status page lists them from here.
 ///
-/// Each entry costs a key and a handle (about 30 bytes): far less than the cancellation future
-/// each connection would otherwise have to hold and poll.
-#[derive(Debug, Default)]
+/// Each entry costs a key, a handle and when it opened (32 bytes, about 50 with the table's
+/// spare room): far less than the cancellation future each connection would otherwise have to
+/// hold and poll. What the status page shows beyond that (the 4-tuple, the bytes) is asked of the
+/// kernel when a page asks ([`super::tcp_info`]), never recorded per connection.
+#[derive(Debug)]
 pub(crate) struct ConnectionSet {
     state: Mutex<SetState>,
+    /// Connections record when they opened, in milliseconds since this instant, only when the
+    /// server is observed: otherwise admitting one reads no clock.
+    epoch: Instant,
+    observed: bool,
 }
 
 #[derive(Debug, Default)]
 struct SetState {
-    next_key: u64,
-    /// A handle on each open connection; `None` until it is attached, or where it could not be
-    /// made (out of file descriptors), and that connection ends by its own timeouts instead.
-    open: HashMap<u64, Option<Handle>>,
+    next_key: u32,
+    open: HashMap<u32, Entry>,
     closing: bool,
 }
 
+/// One open connection in the set.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// A handle on it; `None` until it is attached, or where it could not be made (out of file
+    /// descriptors), and that connection ends by its own timeouts instead.
+    handle: Option<Handle>,
+    /// When it opened, in milliseconds since the set's epoch, wrapping every 49.7 days (ages are
+    /// computed with wrapping arithmetic, so they are right for any connection younger than that);
+    /// 0 when the server is not observed.
+    opened_ms: u32,
+}
+
+/// Whose key a connection has in the set, and whose name it has in the logs. Keys wrap after
+/// 2³² connections; one still in use is skipped.
+pub(crate) type Key = u32;
+
 impl ConnectionSet {
+    /// An empty set; `observed`: record when each connection opened.
+    pub(crate) fn new(observed: bool) -> Self {
+        Self { state: Mutex::default(), epoch: Instant::now(), observed }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SetState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How long since the set was made (with the server).
+    pub(crate) fn age(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Milliseconds since the epoch, truncated to 32 bits on purpose (see [`Entry::opened_ms`]).
+    fn now_ms(&self) -> u32 {
+        self.epoch.elapsed().as_millis() as u32
+    }
+
     /// Gives an admitted connection its handle, once it has one. If the connection already ended
     /// the handle is not kept; if everything is being closed, it is closed at once.
-    pub(crate) fn attach(&self, key: u64, handle: Handle) {
+    pub(crate) fn attach(&self, key: Key, handle: Handle) {
         let mut state = self.lock();
         if state.closing {
             drop(state);
             handle.close();
-        } else if let Some(slot) = state.open.get_mut(&key) {
-            *slot = Some(handle);
+        } else if let Some(entry) = state.open.get_mut(&key) {
+            entry.handle = Some(handle);
         }
     }
 
-    /// Removes a connection that has ended.
-    fn release(&self, key: u64) {
-        self.lock().open.remove(&key);
+    /// Removes a connection that has ended; returns how long it was open when the server is
+    /// observed.
+    fn release(&self, key: Key) -> Option<Duration> {
+        let entry = self.lock().open.remove(&key)?;
+        self.observed.then(|| Duration::from_millis(self.now_ms().wrapping_sub(entry.opened_ms).into()))
+    }
+
+    /// Calls `visit` with the age of every open connection and its key, under the lock: `visit`
+    /// must only copy what it needs.
+    pub(crate) fn each_age(&self, mut visit: impl FnMut(Duration, Key)) {
+        let now = self.now_ms();
+        for (&key, entry) in &self.lock().open {
+            visit(Duration::from_millis(now.wrapping_sub(entry.opened_ms).into()), key);
+        }
+    }
+
+    /// Calls `inspect` with the socket of the connection `key` while it is certainly open (the set
+    /// stays locked meanwhile, so `inspect` must be brief: a few system calls); `None` if it has
+    /// ended or has no handle.
+    pub(crate) fn inspect<T>(
+        &self,
+        key: Key,
+        inspect: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> T,
+    ) -> Option<T> {
+        use std::os::fd::AsFd;
+        let state = self.lock();
+        match &state.open.get(&key)?.handle {
+            Some(Handle::Socket(stream)) => Some(inspect(stream.as_fd())),
+            Some(Handle::Task(_, fd)) => {
+                // SAFETY: the task owns this descriptor and closes it only after its guard has
+                // released the entry, which takes this lock: while the entry is here and the lock
+                // is held, the descriptor is open and is this connection's socket.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) };
+                Some(inspect(fd))
+            }
+            None => None,
+        }
     }
 
     /// Closes every open connection and refuses new ones.
@@ -89,7 +162,7 @@ impl ConnectionSet {
         state.closing = true;
         // Closed under the lock, so a connection ending meanwhile cannot be missed; no close runs
         // the connection's code on this thread, so it cannot come back for the lock.
-        for handle in state.open.values().flatten() {
+        for handle in state.open.values().filter_map(|entry| entry.handle.as_ref()) {
             handle.close();
         }
     }
@@ -103,7 +176,7 @@ pub(crate) fn admit(
     handle: Option<Handle>,
     peer: SocketAddr,
     limit: usize,
-) -> Option<u64> {
+) -> Option<Key> {
     let mut state = context.connections.lock();
     if state.closing {
         drop(state);
@@ -116,21 +189,30 @@ pub(crate) fn admit(
         add(&context.stats.tcp_rejected_over_limit, 1);
         if let Some(held_back) = context.over_limit_log.allow() {
             tracing::warn!(
-                "connection limit of {limit} reached: closing new connection from {peer} \
-                 ({held_back} more closed since the last message)"
+                limit,
+                client = %peer,
+                held_back,
+                "connection limit reached: closing a new connection (held_back: how many more since the last message)"
             );
         }
         return None;
     }
-    let key = state.next_key;
-    state.next_key += 1;
-    state.open.insert(key, handle);
-    Some(key)
+    let set = &context.connections;
+    let opened_ms = if set.observed { set.now_ms() } else { 0 };
+    loop {
+        let key = state.next_key;
+        state.next_key = key.wrapping_add(1);
+        // Taken only after 2³² connections, by one that has stayed open all along.
+        if let Slot::Vacant(slot) = state.open.entry(key) {
+            slot.insert(Entry { handle, opened_ms });
+            return Some(key);
+        }
+    }
 }
 
 /// Takes back the admission of a connection that could not be served after all (no thread could
 /// be started for it): its place is freed, and it counts as refused over the limit.
-pub(crate) fn withdraw(context: &Context, key: u64) {
+pub(crate) fn withdraw(context: &Context, key: Key) {
     context.connections.release(key);
     add(&context.stats.tcp_rejected_over_limit, 1);
 }
@@ -141,9 +223,11 @@ pub(crate) fn withdraw(context: &Context, key: u64) {
 #[derive(Debug)]
 pub(crate) struct ConnectionGuard<C: Deref<Target = Context>> {
     context: C,
-    /// Its key in the connection set, which also names it in the logs: 8 bytes, where its
+    /// Bytes received from the client so far, for the histogram of request sizes.
+    received: u64,
+    /// Its key in the connection set, which also names it in the logs: 4 bytes, where its
     /// client's address would take 32 for each open connection.
-    key: u64,
+    key: Key,
     /// Whether [`Self::finished`] has counted the ending; one dropped without it was closed by
     /// the end of a shutdown.
     counted: bool,
@@ -153,7 +237,7 @@ impl<C: Deref<Target = Context>> ConnectionGuard<C> {
     /// Takes charge of the connection admitted as `key`, from `peer`, on `socket`, and readies the
     /// socket ([`ready`]). `socket` is asked for its own address only when the line that shows it
     /// is logged: that is a system call.
-    pub(crate) fn new(context: C, key: u64, socket: &impl std::os::fd::AsFd, peer: SocketAddr) -> Self {
+    pub(crate) fn new(context: C, key: Key, socket: &impl std::os::fd::AsFd, peer: SocketAddr) -> Self {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_open, 1);
         tracing::debug!(
@@ -163,12 +247,18 @@ impl<C: Deref<Target = Context>> ConnectionGuard<C> {
             "connection opened"
         );
         ready(socket, key);
-        Self { context, key, counted: false }
+        Self { context, received: 0, key, counted: false }
     }
 
     /// The server's context.
     pub(crate) fn context(&self) -> &Context {
         &self.context
+    }
+
+    /// Counts `bytes` just read from the client.
+    pub(crate) fn received(&mut self, bytes: usize) {
+        add(&self.context.stats.tcp_bytes_in, bytes as u64);
+        self.received += bytes as u64;
     }
 
     /// Records how the connection ended, counting errors and timeouts.
@@ -177,7 +267,7 @@ impl<C: Deref<Target = Context>> ConnectionGuard<C> {
         let stats = &self.context.stats;
         let counter = match outcome {
             Ok(()) => {
-                tracing::debug!(connection = self.key, "connection closed");
+                tracing::debug!(connection = self.key, received = self.received, "connection closed");
                 return;
             }
             Err(Ending::Idle) => &stats.tcp_idle_timeouts,
@@ -195,8 +285,15 @@ impl<C: Deref<Target = Context>> ConnectionGuard<C> {
         };
         add(counter, 1);
         if let Err(ending) = outcome {
-            tracing::debug!(connection = self.key, "connection closed: {ending}");
+            tracing::debug!(connection = self.key, received = self.received, reason = %ending, "connection closed");
         }
+    }
+}
+
+impl<'c> ConnectionGuard<&'c Context> {
+    /// The server's context, for as long as the blocking model's thread borrows it.
+    pub(crate) fn shared(&self) -> &'c Context {
+        self.context
     }
 }
 
@@ -206,7 +303,9 @@ impl<C: Deref<Target = Context>> Drop for ConnectionGuard<C> {
             self.finished(&Err(Ending::Shutdown));
         }
         decrement(&self.context.stats.tcp_open);
-        self.context.connections.release(self.key);
+        if let Some(lived) = self.context.connections.release(self.key) {
+            self.context.histograms.connection_ended(lived, self.received);
+        }
     }
 }
 
@@ -223,7 +322,7 @@ fn display_addr(addr: Option<SocketAddr>) -> String {
 /// is already broken refuses it and its first read will say so; one that enforces a limit (the
 /// blocking models' timeouts) ends the connection when it cannot be set, since serving it would
 /// break the limit's promise.
-fn ready(socket: &impl std::os::fd::AsFd, key: u64) {
+fn ready(socket: &impl std::os::fd::AsFd, key: Key) {
     if let Err(e) = socket2::SockRef::from(socket).set_tcp_nodelay(true) {
         tracing::debug!(connection = key, "cannot set TCP_NODELAY: {e}");
     }
@@ -259,7 +358,7 @@ pub(crate) enum Ending {
 pub(crate) fn accept_failed(context: &Context, error: &io::Error, consecutive: u32) -> Duration {
     add(&context.stats.tcp_accept_errors, 1);
     if let Some(held_back) = context.accept_error_log.allow() {
-        tracing::warn!("accept failed: {error} ({held_back} more since the last message); retrying");
+        tracing::warn!(error = %error, held_back, "accept failed; retrying");
     }
     match error.kind() {
         // The client gave up between SYN and accept: nothing wrong with the server.

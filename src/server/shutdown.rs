@@ -34,7 +34,11 @@ pub(crate) async fn drain(context: &Context, tracker: &TaskTracker) {
     let grace = context.config.grace;
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         let open = context.stats.tcp_open.load(std::sync::atomic::Ordering::Relaxed);
-        tracing::info!("grace period of {grace:?} over: closing {open} open connection(s)");
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            open,
+            "grace period over: closing the connections still open"
+        );
         shutdown.force.cancel();
         context.connections.close_all();
         tracker.wait().await;
@@ -59,7 +63,10 @@ pub async fn stop_on_signals(stop: CancellationToken, grace: Duration) -> std::i
             tracing::warn!("second signal: exiting at once");
             break;
         }
-        tracing::info!("stopping: finishing open streams for up to {grace:?} (signal again to exit at once)");
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "stopping: finishing open streams within the grace period (signal again to exit at once)"
+        );
         stop.cancel();
     }
     Ok(())

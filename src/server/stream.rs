@@ -7,21 +7,23 @@
 //! chunk and its uppercase in memory. This module never touches a socket but to half-close it.
 
 use std::io;
+use std::ops::Deref;
 
+use super::connection::ConnectionGuard;
 use super::stats::add;
 use super::Context;
 use crate::transform::Uppercaser;
 
 /// One chunk just read from a client: counted, checked for the tests' fault trigger, and its
 /// uppercase written into `reply` (cleared first).
-pub(crate) fn answer_chunk(
+pub(crate) fn answer_chunk<C: Deref<Target = Context>>(
     chunk: &[u8],
     uppercaser: &mut Uppercaser,
     reply: &mut Vec<u8>,
-    context: &Context,
+    connection: &mut ConnectionGuard<C>,
 ) {
-    add(&context.stats.tcp_bytes_in, chunk.len() as u64);
-    context.inject_fault(chunk);
+    connection.received(chunk.len());
+    connection.context().inject_fault(chunk);
     reply.clear();
     uppercaser.push(chunk, reply);
 }
