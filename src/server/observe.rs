@@ -108,10 +108,10 @@ impl Observer {
         set.each_age(|age, key| ages.push((age, key)));
         let open = ages.len();
         if ages.len() > at_most {
-            ages.select_nth_unstable_by(at_most, |a, b| b.0.cmp(&a.0));
+            ages.select_nth_unstable_by_key(at_most, oldest_first);
             ages.truncate(at_most);
         }
-        ages.sort_unstable_by_key(|&(age, _)| std::cmp::Reverse(age));
+        ages.sort_unstable_by_key(oldest_first);
         let listed = ages
             .into_iter()
             .filter_map(|(age, key)| {
@@ -125,4 +125,10 @@ impl Observer {
             .collect();
         Connections { open, listed }
     }
+}
+
+/// Orders connections the oldest first; of those opened in the same millisecond, the first
+/// admitted first.
+fn oldest_first(&(age, key): &(Duration, u32)) -> (std::cmp::Reverse<Duration>, u32) {
+    (std::cmp::Reverse(age), key)
 }
