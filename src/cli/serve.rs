@@ -183,7 +183,13 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
         warn_if_reachable(&server, &config, admin);
         let listening: Vec<String> =
             server.local_addrs().iter().map(|(transport, addr)| format!("{transport} {addr}")).collect();
-        tracing::info!(model = %config.model, encoding = %config.encoding, listening = ?listening, admin = ?admin, "ready");
+        tracing::info!(
+            model = %config.model,
+            encoding = %config.encoding,
+            listening = %listening.join(", "),
+            admin = admin.map(tracing::field::display),
+            "ready"
+        );
         let status = format!("serving {}", listening.join(", "));
         if let Err(e) = systemd::notify_ready(&status, server.stop_token()) {
             tracing::warn!(error = %e, "cannot tell systemd the server is ready (NOTIFY_SOCKET)");

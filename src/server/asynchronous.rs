@@ -5,7 +5,7 @@
 //! and the reply buffer belong to the worker thread ([`WorkerBuffers`]) and are lent to whichever
 //! connection is ready. A connection owns memory of its own only while its client is slow to read
 //! a reply, and then at most one reply (3× a read chunk). In all, an idle connection costs about
-//! 930 bytes (measured by the resource tests, explained in docs/OPERATIONS.md): the task, Tokio's
+//! 960 bytes (measured by the resource tests, explained in docs/OPERATIONS.md): the task, Tokio's
 //! registration of the socket, and the [`Connection`] itself, kept small on purpose.
 //!
 //! Connections are admitted under the server's one connection limit right after `accept`; beyond
