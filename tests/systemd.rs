@@ -340,3 +340,21 @@ fn unit_files_pass_systemd_analyze_verify() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(output.status.success() && said.trim().is_empty(), "systemd-analyze verify: {said}");
 }
+
+/// Must hold: `LISTEN_*` variables that name another process (inherited from a parent that was
+/// socket-activated and forked) are ignored, however malformed: upcase binds its own sockets.
+#[test]
+fn variables_meant_for_another_process_are_ignored() {
+    let mut command = support::upcase();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--tcp"])
+        .env("LISTEN_PID", "1")
+        .env("LISTEN_FDS", "2")
+        .env("LISTEN_FDNAMES", "tcp:udp:one-too-many");
+    let (_server, addr) = support::start_server("upcase serve (LISTEN_PID of another)", command, |line| {
+        line.strip_prefix("listening on tcp ")?.trim().parse::<SocketAddr>().ok()
+    });
+    let (reply, error) = support::tcp_exchange(addr, SENTENCE.as_bytes());
+    assert!(error.is_none());
+    assert_eq!(reply, SHOUTED.as_bytes());
+}

@@ -70,12 +70,13 @@ pub enum ActivationError {
 pub fn activated_sockets() -> Result<Option<Sockets>, ActivationError> {
     let for_this_process = std::env::var("LISTEN_PID").ok().and_then(|pid| pid.trim().parse::<u32>().ok())
         == Some(std::process::id());
-    let said_none = std::env::var("LISTEN_FDS").is_ok_and(|n| n.trim() == "0");
-    let passed: Vec<(RawFd, String)> =
-        sd_notify::listen_fds_with_names(true).map_err(ActivationError::Environment)?.collect();
+    // Variables meant for another process (a parent that forked this one) are none of ours.
     if !for_this_process {
         return Ok(None);
     }
+    let said_none = std::env::var("LISTEN_FDS").is_ok_and(|n| n.trim() == "0");
+    let passed: Vec<(RawFd, String)> =
+        sd_notify::listen_fds_with_names(true).map_err(ActivationError::Environment)?.collect();
     if passed.is_empty() {
         return Err(if said_none {
             ActivationError::NoSockets
