@@ -179,6 +179,8 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
             ),
             None => None,
         };
+        // Caught from before the announcement: a signal sent as soon as it is read stops gracefully.
+        let signals = server::StopSignals::install();
         announce(&server, admin)?;
         warn_if_reachable(&server, &config, admin);
         let listening: Vec<String> =
@@ -195,12 +197,15 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
             tracing::warn!(error = %e, "cannot tell systemd the server is ready (NOTIFY_SOCKET)");
         }
         let (stop, grace) = (server.stop_token(), config.grace);
-        tokio::spawn(async move {
-            match server::stop_on_signals(stop, grace).await {
-                Ok(()) => std::process::exit(exit::INTERRUPTED.into()),
-                Err(e) => tracing::warn!("cannot listen for signals ({e}); stop the server with SIGKILL"),
+        match signals {
+            Ok(signals) => {
+                tokio::spawn(async move {
+                    signals.stop_on_first(stop, grace).await;
+                    std::process::exit(exit::INTERRUPTED.into());
+                });
             }
-        });
+            Err(e) => tracing::warn!(error = %e, "cannot listen for signals; stop the server with SIGKILL"),
+        }
         let summary = server.wait().await;
         match log_format {
             LogFormat::Text => tracing::info!("stopped: {summary}"),

@@ -56,7 +56,7 @@ pub use bind::{bind, BindOptions, Sockets};
 pub use config::{Config, Model};
 pub use observe::Observer;
 pub use rate_limit::RateLimit;
-pub use shutdown::stop_on_signals;
+pub use shutdown::{stop_on_signals, StopSignals};
 pub use stats::{Snapshot, Stats};
 
 use crate::net::{NetError, Transport};

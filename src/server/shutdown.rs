@@ -45,29 +45,51 @@ pub(crate) async fn drain(context: &Context, tracker: &TaskTracker) {
     }
 }
 
-/// The first Ctrl-C or SIGTERM cancels `stop` (a graceful stop, with `grace` for open streams);
-/// a second one makes this return, for the caller to exit at once.
+/// SIGINT and SIGTERM, caught from the moment this is made: until then either one ends the
+/// process at once. Made before a server says it is ready, so that a signal sent as soon as it
+/// has said so starts a graceful stop.
+#[derive(Debug)]
+pub struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers (within a Tokio runtime).
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed; the server then stops only by SIGKILL.
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    /// The first Ctrl-C or SIGTERM cancels `stop` (a graceful stop, with `grace` for open
+    /// streams); a second one makes this return, for the caller to exit at once.
+    pub async fn stop_on_first(mut self, stop: CancellationToken, grace: Duration) {
+        for signals_seen in 1.. {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+            if signals_seen > 1 {
+                tracing::warn!("second signal: exiting at once");
+                break;
+            }
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "stopping: finishing open streams within the grace period (signal again to exit at once)"
+            );
+            stop.cancel();
+        }
+    }
+}
+
+/// [`StopSignals::install`], then [`StopSignals::stop_on_first`].
 ///
 /// # Errors
 /// When the signal handlers cannot be installed; the server then stops only by SIGKILL.
 pub async fn stop_on_signals(stop: CancellationToken, grace: Duration) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    for signals_seen in 1.. {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        if signals_seen > 1 {
-            tracing::warn!("second signal: exiting at once");
-            break;
-        }
-        tracing::info!(
-            grace_ms = grace.as_millis() as u64,
-            "stopping: finishing open streams within the grace period (signal again to exit at once)"
-        );
-        stop.cancel();
-    }
+    StopSignals::install()?.stop_on_first(stop, grace).await;
     Ok(())
 }
