@@ -153,9 +153,17 @@ fn health_turns_503_when_a_drain_starts() {
 
 /// Must hold: `/status.json` shows a real open connection: its 4-tuple exactly as the client sees
 /// it, the kernel's byte counts of what was sent each way, its state and age; and the counters.
+/// In every model: the async one finds the socket through its task's entry, the blocking ones
+/// through their second handle on it.
 #[test]
 fn status_shows_a_connection_by_its_4_tuple() {
-    let server = serve_with_admin(&[], &[]);
+    for model in ["async", "threaded", "iterative"] {
+        status_shows_a_connection_in(model);
+    }
+}
+
+fn status_shows_a_connection_in(model: &str) {
+    let server = serve_with_admin(&[], &["--model", model]);
     let stream = open_connection(server.tcp, b"hello", 5);
     let (client, service) = (stream.local_addr().unwrap(), stream.peer_addr().unwrap());
     let response = get_until(server.admin, "/status.json", "the connection with its bytes acked", |r| {
@@ -165,10 +173,11 @@ fn status_shows_a_connection_by_its_4_tuple() {
     let status: serde_json::Value = serde_json::from_str(&response.body).unwrap();
     assert_eq!(status["connections"]["open"], 1);
     let connection = &status["connections"]["listed"][0];
-    assert_eq!(connection["client"], client.to_string());
-    assert_eq!(connection["server"], service.to_string());
-    assert_eq!(connection["state"], "ESTAB");
-    assert_eq!(connection["bytes_received"], 5);
+    assert_eq!(connection["client"], client.to_string(), "{model}");
+    assert_eq!(connection["server"], service.to_string(), "{model}");
+    assert_eq!(connection["state"], "ESTAB", "{model}");
+    assert_eq!(connection["bytes_received"], 5, "{model}");
+    assert_eq!(status["model"], model);
     assert!(connection["age_ms"].as_u64().unwrap() < PATIENCE.as_millis() as u64 * 2);
     assert_eq!(status["counters"]["tcp_bytes_in"], 5);
     assert_eq!(status["counters"]["tcp_open"], 1);
