@@ -12,10 +12,13 @@
 //! - [`net`]: the network vocabulary all of them share: [`net::Transport`], address resolution,
 //!   datagram sizes, and the one error for a server that cannot be reached ([`net::NetError`]).
 //! - [`format`]: how figures and bytes are written for people, the same in every report.
+//! - [`admin`]: `serve --admin`, the HTTP endpoint for operators: Prometheus metrics, a health
+//!   check for balancers, and a live status page of the open connections.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`), not here: the library never
 //! parses flags, prints usage or exits the process.
 
+pub mod admin;
 pub mod bench;
 pub mod check;
 pub mod client;

@@ -31,6 +31,8 @@ const STOP_WITHIN: Duration = Duration::from_secs(2);
 pub enum Peer {
     /// `upcase serve --model async`.
     Async,
+    /// `upcase serve --model async --workers 1`: one event loop, for what a second one costs.
+    AsyncOneWorker,
     /// `upcase serve --model threaded`.
     Threaded,
     /// `upcase serve --model iterative`.
@@ -64,8 +66,9 @@ enum Ready {
 
 impl Peer {
     /// Every peer, in the order the tables list them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Async,
+        Self::AsyncOneWorker,
         Self::Threaded,
         Self::Iterative,
         Self::AsyncLatin1,
@@ -82,6 +85,7 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Self::Async => "async",
+            Self::AsyncOneWorker => "async-1",
             Self::Threaded => "threaded",
             Self::Iterative => "iterative",
             Self::AsyncLatin1 => "async-latin1",
@@ -104,6 +108,7 @@ impl Peer {
     pub fn label(self) -> &'static str {
         match self {
             Self::Async => "upcase async",
+            Self::AsyncOneWorker => "upcase async, --workers 1",
             Self::Threaded => "upcase threaded",
             Self::Iterative => "upcase iterative",
             Self::AsyncLatin1 => "upcase async, --encoding latin1",
@@ -121,7 +126,12 @@ impl Peer {
     pub fn is_upcase(self) -> bool {
         matches!(
             self,
-            Self::Async | Self::Threaded | Self::Iterative | Self::AsyncLatin1 | Self::AsyncShiftJis
+            Self::Async
+                | Self::AsyncOneWorker
+                | Self::Threaded
+                | Self::Iterative
+                | Self::AsyncLatin1
+                | Self::AsyncShiftJis
         )
     }
 
@@ -187,6 +197,7 @@ impl Programs {
         };
         Ok(match peer {
             Peer::Async => serve(&["--model", "async"])?,
+            Peer::AsyncOneWorker => serve(&["--model", "async", "--workers", "1"])?,
             Peer::Threaded => serve(&["--model", "threaded"])?,
             Peer::Iterative => serve(&["--model", "iterative"])?,
             Peer::AsyncLatin1 => serve(&["--model", "async", "--encoding", "latin1"])?,

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use upcase::bench::{Options, Pattern, Text};
+use upcase::bench::{Clients, Options, Pattern, Text};
 use upcase::net::Transport;
 use upcase::transform::Encoding;
 
@@ -42,6 +42,8 @@ pub struct BenchLoad {
     pub text: Text,
     /// The label of the encoding the server reads.
     pub encoding: &'static str,
+    /// All flows on the bench's one thread, or a thread per flow (independent clients).
+    pub clients: Clients,
 }
 
 impl BenchLoad {
@@ -65,6 +67,7 @@ impl BenchLoad {
             text: self.text,
             encoding,
             server_pid,
+            clients: self.clients,
             ..Options::default()
         })
     }
@@ -81,6 +84,9 @@ impl BenchLoad {
         }
         if self.encoding != "utf-8" {
             flags.push(format!("--encoding {}", self.encoding));
+        }
+        if self.clients != Clients::Multiplexed {
+            flags.push(format!("--clients {}", self.clients.name()));
         }
         flags.join(" ")
     }
@@ -157,14 +163,35 @@ impl Workload {
 }
 
 /// The workloads that give costs per request (under `perf stat`), in report order.
-pub const COSTED: [&str; 3] = ["udp-rr-32", "tcp-rr-32", "tcp-crr-4"];
+pub const COSTED: [&str; 5] = ["udp-rr-32", "tcp-rr-32", "tcp-crr-4", "udp-rr-8-indep", "tcp-crr-4-indep"];
 
 /// Every workload, in run order; `idle_conns` idle connections in the memory workload.
 pub fn all(idle_conns: usize) -> Vec<Workload> {
     use Peer::*;
     use Why::*;
     let bench = |transport, pattern, conns, size, text, encoding| {
-        Load::Bench(BenchLoad { transport, pattern, conns, size, text, encoding })
+        Load::Bench(BenchLoad {
+            transport,
+            pattern,
+            conns,
+            size,
+            text,
+            encoding,
+            clients: Clients::Multiplexed,
+        })
+    };
+    // Independent clients: a thread per flow, each request its own wake-up, as separate
+    // programs load a server.
+    let indep = |transport, pattern, conns| {
+        Load::Bench(BenchLoad {
+            transport,
+            pattern,
+            conns,
+            size: 64,
+            text: Text::Ascii,
+            encoding: "utf-8",
+            clients: Clients::Independent,
+        })
     };
     let rr = |transport, conns| bench(transport, Pattern::Rr, conns, 64, Text::Ascii, "utf-8");
     let stream = |text, encoding| bench(Transport::Tcp, Pattern::Stream, 1, 4096, text, encoding);
@@ -243,6 +270,54 @@ pub fn all(idle_conns: usize) -> Vec<Workload> {
             "TCP crr (a connection per request), 4 flows, 64 bytes",
             bench(Transport::Tcp, Pattern::Crr, 4, 64, Text::Ascii, "utf-8"),
             vec![Async, Threaded, Iterative, CTuned, CEpoll, PythonTcp, Socat],
+            vec![(PythonUdp, UdpOnly)],
+        ),
+        w(
+            "udp-rr-8-indep",
+            Kind::Rr,
+            "UDP rr, 8 independent clients, 64 bytes",
+            indep(Transport::Udp, Pattern::Rr, 8),
+            vec![Async, AsyncOneWorker, Threaded, Iterative, CTuned],
+            vec![(PythonTcp, TcpOnly), (Socat, TcpOnly)],
+        ),
+        w(
+            "udp-rr-32-indep",
+            Kind::Rr,
+            "UDP rr, 32 independent clients, 64 bytes",
+            indep(Transport::Udp, Pattern::Rr, 32),
+            vec![Async, AsyncOneWorker, Threaded, Iterative, CTuned],
+            vec![(PythonTcp, TcpOnly), (Socat, TcpOnly)],
+        ),
+        w(
+            "tcp-rr-8-indep",
+            Kind::Rr,
+            "TCP rr, 8 independent clients, 64 bytes",
+            indep(Transport::Tcp, Pattern::Rr, 8),
+            vec![Async, AsyncOneWorker, Threaded, CTuned],
+            many_out(),
+        ),
+        w(
+            "tcp-rr-64-indep",
+            Kind::Rr,
+            "TCP rr, 64 independent clients, 64 bytes",
+            indep(Transport::Tcp, Pattern::Rr, 64),
+            vec![Async, AsyncOneWorker, Threaded, CTuned],
+            many_out(),
+        ),
+        w(
+            "tcp-rr-1000-indep",
+            Kind::Rr,
+            "TCP rr, 1,000 independent clients, 64 bytes",
+            indep(Transport::Tcp, Pattern::Rr, 1000),
+            vec![Async, Threaded, CTuned],
+            many_out(),
+        ),
+        w(
+            "tcp-crr-4-indep",
+            Kind::Crr,
+            "TCP crr, 4 independent clients, 64 bytes",
+            indep(Transport::Tcp, Pattern::Crr, 4),
+            vec![Async, AsyncOneWorker, Threaded, Iterative, CTuned],
             vec![(PythonUdp, UdpOnly)],
         ),
         w(

@@ -26,8 +26,22 @@ use upcase::transform::Encoding;
 #[derive(Debug, Parser)]
 #[command(name = "upcase", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
+    /// How log lines are written on stderr: text, for people; json, one object a line with every
+    /// value (addresses, 4-tuples, counters) a field of its own, for programs.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,9 +86,9 @@ impl Target {
 /// Runs the command line of the `upcase` binary.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let outcome = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, cli.log_format),
         Command::Send(args) => send::run(args),
         Command::Bench(args) => bench::run(*args),
         Command::Check(args) => check::run(args),
@@ -89,15 +103,17 @@ pub(crate) fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `info`), so stdout carries only results.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => {
+            logs.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
+        }
+    }
 }
 
 /// Parses `--encoding`.

@@ -1,23 +1,37 @@
-//! `upcase serve`: bind, start the server, report where it listens, stop on a signal.
+//! `upcase serve`: bind (or take the sockets systemd passed), start the server and its admin
+//! endpoint, report where they listen, tell systemd it is ready, stop on a signal.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use clap::Args;
 
-use super::{exit, parse_duration, parse_encoding};
-use upcase::server::{self, BindOptions, Config, Model, RateLimit, Server};
+use super::{exit, parse_duration, parse_encoding, LogFormat};
+use upcase::admin::{self, AdminConfig};
+use upcase::server::{self, systemd, BindOptions, Config, Model, RateLimit, Server, Sockets};
 use upcase::transform::Encoding;
+
+/// Where `serve` listens unless told otherwise.
+const DEFAULT_LISTEN: &str = "localhost:12000";
 
 /// Flags of `upcase serve`.
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
     /// Address to listen on, HOST:PORT or [V6]:PORT; repeat for several. A host name binds every
-    /// address it resolves to. Port 0 picks a free port (the same one for UDP and TCP).
-    #[arg(long, value_name = "ADDR", default_value = "localhost:12000")]
+    /// address it resolves to. Port 0 picks a free port (the same one for UDP and TCP). Under
+    /// systemd socket activation (LISTEN_FDS) the sockets it passes are served instead
+    /// [default: localhost:12000].
+    #[arg(long, value_name = "ADDR")]
     listen: Vec<String>,
+
+    /// Serve the admin endpoint on this address, HOST:PORT: Prometheus metrics (/metrics), a
+    /// health check for balancers (/health: 503 once draining) and a live status page (/). A
+    /// separate HTTP listener, never a service port; off by default.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
 
     /// Serve UDP only (with --tcp too: both, the default).
     #[arg(long)]
@@ -123,22 +137,22 @@ impl ServeArgs {
             udp_rate: (self.udp_rate > 0)
                 .then_some(RateLimit { bytes_per_second: self.udp_rate, burst: self.udp_burst }),
             udp_rate_loopback: self.udp_rate_loopback,
+            observed: self.admin.is_some(),
             panic_on: None,
         }
     }
 
     fn bind_options(&self) -> BindOptions {
         let both = self.udp == self.tcp;
-        BindOptions {
-            listen: self.listen.clone(),
-            tcp: both || self.tcp,
-            udp: both || self.udp,
-            backlog: self.backlog,
-        }
+        let listen =
+            if self.listen.is_empty() { vec![DEFAULT_LISTEN.to_owned()] } else { self.listen.clone() };
+        BindOptions { listen, tcp: both || self.tcp, udp: both || self.udp, backlog: self.backlog }
     }
 }
 
-pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    // First, while this is the only thread: it takes the descriptors and clears the variables.
+    let activated = systemd::activated_sockets().context("cannot serve the sockets systemd passed")?;
     raise_open_file_limit();
     let config = args.config();
     // Only signals and the shutdown sequence run here: the models have threads of their own.
@@ -147,41 +161,122 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime that supervises the server")?;
     runtime.block_on(async {
-        let sockets = server::bind(&args.bind_options())?;
+        let sockets = match activated {
+            Some(sockets) => {
+                if !args.listen.is_empty() || args.tcp || args.udp {
+                    tracing::warn!("socket-activated: serving the sockets systemd passed; --listen, --tcp and --udp do not apply");
+                }
+                sockets
+            }
+            None => server::bind(&args.bind_options())?,
+        };
+        let admin_listener = args.admin.as_deref().map(|spec| bind_admin(spec, &sockets)).transpose()?;
         let server = Server::start(sockets, config.clone())?;
+        let admin = match admin_listener {
+            Some(listener) => Some(
+                admin::start(listener, server.observer(), AdminConfig::default())
+                    .context("cannot start the admin endpoint")?,
+            ),
+            None => None,
+        };
+        // Caught from before the announcement: a signal sent as soon as it is read stops gracefully.
         let signals = server::Signals::install();
-        announce(&server)?;
-        warn_if_reachable(&server, &config);
-        tracing::info!(model = %config.model, encoding = %config.encoding, "ready");
+        announce(&server, admin)?;
+        warn_if_reachable(&server, &config, admin);
+        let listening: Vec<String> =
+            server.local_addrs().iter().map(|(transport, addr)| format!("{transport} {addr}")).collect();
+        tracing::info!(
+            model = %config.model,
+            encoding = %config.encoding,
+            listening = %listening.join(", "),
+            admin = admin.map(tracing::field::display),
+            "ready"
+        );
+        let status = format!("serving {}", listening.join(", "));
+        if let Err(e) = systemd::notify_ready(&status, server.stop_token()) {
+            tracing::warn!(error = %e, "cannot tell systemd the server is ready (NOTIFY_SOCKET)");
+        }
+        let (stop, grace) = (server.stop_token(), config.grace);
         match signals {
             Ok(signals) => {
-                let (stop, grace) = (server.stop_token(), config.grace);
                 tokio::spawn(async move {
                     signals.stop_on_second(stop, grace).await;
                     std::process::exit(exit::INTERRUPTED.into());
                 });
             }
-            Err(e) => tracing::warn!("cannot listen for signals ({e}); stop the server with SIGKILL"),
+            Err(e) => tracing::warn!(error = %e, "cannot listen for signals; stop the server with SIGKILL"),
         }
         let summary = server.wait().await;
-        tracing::info!("stopped: {summary}");
+        match log_format {
+            LogFormat::Text => tracing::info!("stopped: {summary}"),
+            LogFormat::Json => summary.log_fields("stopped"),
+        }
         Ok(ExitCode::from(exit::OK))
     })
 }
 
+/// Binds the admin endpoint's listener on the first address `spec` resolves to that binds;
+/// refuses an address a service socket already uses (the admin port is never the service's).
+fn bind_admin(spec: &str, sockets: &Sockets) -> anyhow::Result<std::net::TcpListener> {
+    let service = sockets.local_addrs();
+    let clash = |admin: SocketAddr| {
+        service.iter().find(|(_, addr)| {
+            addr.port() == admin.port()
+                && (addr.ip() == admin.ip() || addr.ip().is_unspecified() || admin.ip().is_unspecified())
+        })
+    };
+    let mut last_error = None;
+    for addr in upcase::net::resolve(spec).with_context(|| format!("--admin {spec}"))? {
+        if let Some((transport, used)) = clash(addr).filter(|_| addr.port() != 0) {
+            bail!("--admin {spec} is a service address ({transport} {used}): give the admin endpoint a port of its own");
+        }
+        match server::bind::tcp_listener(addr, 128) {
+            Ok(listener) => {
+                let bound = listener.local_addr().context("admin endpoint")?;
+                if let Some((transport, used)) = clash(bound) {
+                    bail!("--admin {spec} bound {bound}, a service address ({transport} {used}): give the admin endpoint a port of its own");
+                }
+                return Ok(listener);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match last_error {
+        Some(e) => Err(e).context("cannot start the admin endpoint"),
+        None => bail!("--admin {spec} resolved to no address"),
+    }
+}
+
 /// Prints one `listening on PROTO ADDR` line per socket on stdout, once all are ready, so a
-/// script can wait for them (and learn the port when it asked for port 0).
-fn announce(server: &Server) -> anyhow::Result<()> {
+/// script can wait for them (and learn the port when it asked for port 0); the admin endpoint's
+/// line, `listening on http ADDR`, comes last.
+fn announce(server: &Server, admin: Option<SocketAddr>) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for (transport, addr) in server.local_addrs() {
         writeln!(stdout, "listening on {transport} {addr}")?;
+    }
+    if let Some(addr) = admin {
+        writeln!(stdout, "listening on http {addr}")?;
     }
     stdout.flush()?;
     Ok(())
 }
 
-/// Loopback is the default; a server others can reach gets one line saying what protects it.
-fn warn_if_reachable(server: &Server, config: &Config) {
+/// Loopback is the default; a server others can reach gets one line saying what protects it, and
+/// an admin endpoint others can reach one line saying it has no protection of its own.
+fn warn_if_reachable(server: &Server, config: &Config, admin: Option<SocketAddr>) {
+    if let Some(addr) = admin.filter(|addr| !addr.ip().is_loopback()) {
+        tracing::warn!(
+            admin = %addr,
+            "admin endpoint listening beyond loopback (http {addr}): anyone who can reach it can read the \
+             counters and every client's address; it has no authentication, so keep it behind a \
+             firewall or on a private network"
+        );
+    }
+    warn_if_service_reachable(server, config);
+}
+
+fn warn_if_service_reachable(server: &Server, config: &Config) {
     let reachable: Vec<String> = server
         .local_addrs()
         .iter()

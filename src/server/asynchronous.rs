@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 use self::exchange::{deadline_tick, Buffers, Exchange, Progress};
 use super::bind::join;
 use super::connection::{accept_failed, admit, ended, opened, Ending};
+use super::connections::Socket;
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::{Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
@@ -253,14 +254,15 @@ impl Worker {
                 }
             };
             self.accept_errors = 0;
-            let Some(key) = admit(&context, None, peer, limit) else { continue };
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+            let Some(key) = admit(&context, || Some(Socket::Worker(fd)), peer, limit) else { continue };
             opened(&context, key, &socket, peer);
             let entry = self.connections.vacant_entry();
             let token = Token(CONNECTIONS + entry.key());
             if let Err(e) =
                 self.poll.registry().register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
             {
-                ended(&context, key, &Err(e.into()));
+                ended(&context, key, &Err(e.into()), 0);
                 continue;
             }
             entry.insert(Exchange::new(socket, key, &context, now));
@@ -284,8 +286,10 @@ impl Worker {
 
     fn close(&mut self, slot: usize, outcome: &Result<(), Ending>) {
         if let Some(exchange) = self.connections.try_remove(slot) {
-            // Closing the socket (dropping it) also takes it out of the epoll set.
-            ended(&self.context, exchange.key, outcome);
+            // Counted and out of the connection set first, then closed (dropped), which also takes
+            // the socket out of the epoll set: see `connections::Socket::Worker`.
+            ended(&self.context, exchange.key, outcome, exchange.received);
+            drop(exchange);
         }
     }
 

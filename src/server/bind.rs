@@ -75,7 +75,7 @@ pub fn bind(options: &BindOptions) -> Result<Sockets, ServerError> {
             match bind_one(addr, options, &mut sockets) {
                 Ok(()) => bound_any = true,
                 Err(e) if is_address_unavailable(&e) => {
-                    tracing::warn!("skipping {addr}: {e}");
+                    tracing::warn!(address = %addr, error = %e, "skipping an address this machine does not have");
                     unavailable = Some((addr, e));
                 }
                 Err(e) => return Err(e),

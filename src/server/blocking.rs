@@ -69,8 +69,11 @@ pub(crate) fn serve_connection(
     buffers: &mut Buffers,
 ) {
     let mut guard = ConnectionGuard::new(context, key, &stream, peer);
-    let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers));
-    guard.finished(std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic)));
+    let mut received = 0;
+    let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers, &mut received));
+    let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
+    guard.received(received);
+    guard.finished(outcome);
 }
 
 /// One connection served on the calling thread, with its timeouts.
@@ -91,7 +94,8 @@ impl<'a> Exchange<'a> {
         Self { stream, context, deadline }
     }
 
-    fn run(mut self, buffers: &mut Buffers) -> Result<(), Ending> {
+    /// Serves the connection to its end, counting the bytes it receives in `received`.
+    fn run(mut self, buffers: &mut Buffers, received: &mut usize) -> Result<(), Ending> {
         let mut uppercaser = self.context.uppercaser();
         loop {
             let timeout = self.limit(self.context.config.idle_timeout)?;
@@ -106,6 +110,7 @@ impl<'a> Exchange<'a> {
                 Err(e) => return Err(self.closed_or(e)),
             };
             let chunk = buffers.input.get(..n).unwrap_or_default();
+            *received += n;
             stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
             self.write(&buffers.reply)?;
         }

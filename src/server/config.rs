@@ -77,6 +77,10 @@ pub struct Config {
     /// Apply `udp_rate` to loopback clients too (by default only to others, so local
     /// benchmarks are not throttled).
     pub udp_rate_loopback: bool,
+    /// An admin endpoint watches this server: record what only it shows (when each connection
+    /// opened; the histograms of connection durations and request sizes). Off, serving does
+    /// nothing per connection or request beyond the counters.
+    pub observed: bool,
     /// Test-only fault injection: panic while handling any read or datagram that contains these
     /// bytes, to prove a panic in one handler does not take down the server. Always `None` in
     /// the binary.
@@ -101,6 +105,7 @@ impl Default for Config {
             udp_allow_low_ports: false,
             udp_rate: Some(RateLimit::default()),
             udp_rate_loopback: false,
+            observed: false,
             panic_on: None,
         }
     }

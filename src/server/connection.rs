@@ -8,75 +8,22 @@
 //!
 //! Nothing here may end an accept loop: an error belongs to one connection or one `accept` call.
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use super::connections::Socket;
 use super::stats::{add, decrement};
 use super::Context;
 
-/// The open connections of one server, whatever the model: their number is limited here (the
-/// one connection limit), and the end of a shutdown closes the blocking models' from here (the
-/// async model's workers close their own).
-///
-/// Admitting and releasing a connection costs two atomic operations; only the blocking models
-/// keep a second handle on each socket, so that the end of a shutdown can interrupt a thread
-/// blocked in `read` or `write` by shutting its socket down.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectionSet {
-    open: AtomicUsize,
-    closing: AtomicBool,
-    next_key: AtomicU64,
-    sockets: Mutex<HashMap<u64, TcpStream>>,
-}
-
-impl ConnectionSet {
-    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
-        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Connections open now.
-    pub(crate) fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
-    /// Frees the place of a connection that has ended.
-    fn release(&self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Drops the blocking handle kept for the connection admitted as `key`, if any.
-    fn forget(&self, key: u64) {
-        self.sockets().remove(&key);
-    }
-
-    /// Refuses new connections from now on and shuts down every blocking connection's socket,
-    /// which a thread blocked in `read` or `write` sees at once.
-    pub(crate) fn close_all(&self) {
-        self.closing.store(true, Ordering::Release);
-        for socket in self.sockets().values() {
-            // Fails only if the client already closed, which is what we want anyway.
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    /// Whether the end of a shutdown has begun.
-    pub(crate) fn closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
-    }
-}
-
 /// Admits a connection just accepted from `peer` unless `limit` are already open or the grace
 /// period is over, and returns its key; otherwise counts why not and returns `None`, and dropping
-/// the socket closes it. Every model admits through here: the one connection limit. A blocking
-/// model passes a second handle on the socket, for the end of a shutdown to interrupt it.
+/// the socket closes it. Every model admits through here: the one connection limit. `socket` is
+/// how the set may reach it, asked for only when the set keeps entries ([`super::connections`]).
 pub(crate) fn admit(
     context: &Context,
-    blocking_handle: Option<TcpStream>,
+    socket: impl FnOnce() -> Option<Socket>,
     peer: SocketAddr,
     limit: usize,
 ) -> Option<u64> {
@@ -86,34 +33,26 @@ pub(crate) fn admit(
         add(&context.stats.tcp_closed_at_shutdown, 1);
         return None;
     }
-    let admitted =
-        set.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < limit).then_some(open + 1));
-    if admitted.is_err() {
+    let Some(key) = set.take_place(limit) else {
         add(&context.stats.tcp_rejected_over_limit, 1);
         if let Some(held_back) = context.over_limit_log.allow() {
             tracing::warn!(
-                "connection limit of {limit} reached: closing new connection from {peer} \
-                 ({held_back} more closed since the last message)"
+                limit,
+                client = %peer,
+                held_back,
+                "connection limit reached: closing a new connection (held_back: how many more since the last message)"
             );
         }
         return None;
-    }
-    let key = set.next_key.fetch_add(1, Ordering::Relaxed);
-    if let Some(handle) = blocking_handle {
-        set.sockets().insert(key, handle);
-        // Closing began meanwhile: this one must not be missed.
-        if set.closing() {
-            let _ = set.sockets().get(&key).map(|socket| socket.shutdown(std::net::Shutdown::Both));
-        }
-    }
+    };
+    set.enter(key, socket);
     Some(key)
 }
 
 /// Takes back the admission of a connection that could not be served after all (no thread could
 /// be started for it): its place is freed, and it counts as refused over the limit.
 pub(crate) fn withdraw(context: &Context, key: u64) {
-    context.connections.forget(key);
-    context.connections.release();
+    context.connections.release(key);
     add(&context.stats.tcp_rejected_over_limit, 1);
 }
 
@@ -132,14 +71,18 @@ pub(crate) fn opened(context: &Context, key: u64, socket: &impl AsFd, peer: Sock
     ready(socket, key);
 }
 
-/// Counts how the connection admitted as `key` ended, and frees its place under the limit.
-pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>) {
+/// Counts how the connection admitted as `key` ended, having received `received` bytes, and frees
+/// its place under the limit. A worker calls this before it closes the socket (see
+/// [`super::connections::Socket::Worker`]).
+pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>, received: u64) {
     let stats = &context.stats;
     decrement(&stats.tcp_open);
-    context.connections.release();
+    if let Some(lived) = context.connections.release(key) {
+        context.histograms.connection_ended(lived, received);
+    }
     let counter = match outcome {
         Ok(()) => {
-            tracing::debug!(connection = key, "connection closed");
+            tracing::debug!(connection = key, received, "connection closed");
             return;
         }
         Err(Ending::Idle) => &stats.tcp_idle_timeouts,
@@ -154,7 +97,7 @@ pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>) {
     };
     add(counter, 1);
     if let Err(ending) = outcome {
-        tracing::debug!(connection = key, "connection closed: {ending}");
+        tracing::debug!(connection = key, received, reason = %ending, "connection closed");
     }
 }
 
@@ -166,13 +109,20 @@ pub(crate) struct ConnectionGuard<'a> {
     context: &'a Context,
     key: u64,
     outcome: Option<Result<(), Ending>>,
+    /// Bytes received from the client so far.
+    received: u64,
 }
 
 impl<'a> ConnectionGuard<'a> {
     /// Takes charge of the connection admitted as `key`, from `peer`, on `socket`.
     pub(crate) fn new(context: &'a Context, key: u64, socket: &impl AsFd, peer: SocketAddr) -> Self {
         opened(context, key, socket, peer);
-        Self { context, key, outcome: None }
+        Self { context, key, outcome: None, received: 0 }
+    }
+
+    /// Counts `bytes` just received from the client.
+    pub(crate) fn received(&mut self, bytes: usize) {
+        self.received += bytes as u64;
     }
 
     /// Records how the connection ended; counted when the guard is dropped.
@@ -184,8 +134,7 @@ impl<'a> ConnectionGuard<'a> {
 impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
         let outcome = self.outcome.take().unwrap_or(Err(Ending::Shutdown));
-        self.context.connections.forget(self.key);
-        ended(self.context, self.key, &outcome);
+        ended(self.context, self.key, &outcome, self.received);
     }
 }
 
@@ -238,7 +187,7 @@ pub(crate) enum Ending {
 pub(crate) fn accept_failed(context: &Context, error: &io::Error, consecutive: u32) -> Duration {
     add(&context.stats.tcp_accept_errors, 1);
     if let Some(held_back) = context.accept_error_log.allow() {
-        tracing::warn!("accept failed: {error} ({held_back} more since the last message); retrying");
+        tracing::warn!(error = %error, held_back, "accept failed; retrying");
     }
     match error.kind() {
         // The client gave up between SYN and accept: nothing wrong with the server.
@@ -282,17 +231,15 @@ mod tests {
     fn one_limit_for_every_model() {
         let context = Context::new(super::super::Config::default());
         let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
-        let first = admit(&context, None, peer, 2).unwrap();
-        let second = admit(&context, None, peer, 2);
-        assert!(second.is_some());
-        assert_eq!(admit(&context, None, peer, 2), None, "over the limit");
+        let first = admit(&context, || None, peer, 2).unwrap();
+        assert!(admit(&context, || None, peer, 2).is_some());
+        assert_eq!(admit(&context, || None, peer, 2), None, "over the limit");
         assert_eq!(context.stats.snapshot().tcp_rejected_over_limit, 1);
-        let _ = first;
-        context.connections.release();
-        assert!(admit(&context, None, peer, 2).is_some(), "a released slot is free again");
+        context.connections.release(first);
+        assert!(admit(&context, || None, peer, 2).is_some(), "a released slot is free again");
         assert_eq!(context.connections.open(), 2);
         context.connections.close_all();
-        assert_eq!(admit(&context, None, peer, 2), None, "closing: refused");
+        assert_eq!(admit(&context, || None, peer, 2), None, "closing: refused");
         let stats = context.stats.snapshot();
         assert_eq!((stats.tcp_accepted, stats.tcp_closed_at_shutdown), (1, 1));
     }

@@ -37,6 +37,9 @@ pub(crate) fn answer(
     let stats = &context.stats;
     add(&stats.udp_requests, 1);
     add(&stats.udp_bytes_in, request.len() as u64);
+    if context.config.observed {
+        context.histograms.datagram(request.len());
+    }
     if (peer.port() < 1024 && !context.config.udp_allow_low_ports) || peer.port() == local_port {
         add(&stats.udp_ignored_source_port, 1);
         log_drop(
@@ -53,7 +56,7 @@ pub(crate) fn answer(
         Ok(answered) => answered && within_budget(peer, reply.len(), context),
         Err(_) => {
             add(&stats.panics, 1);
-            tracing::error!("bug: panic while answering a datagram from {peer}; the server goes on");
+            tracing::error!(client = %peer, "bug: panic while answering a datagram; the server goes on");
             false
         }
     }
@@ -122,13 +125,13 @@ pub(crate) fn sent(context: &Context, peer: SocketAddr, result: io::Result<usize
 pub(crate) fn failed(context: &Context, what: std::fmt::Arguments<'_>) {
     add(&context.stats.udp_errors, 1);
     if let Some(held_back) = context.udp_log.allow() {
-        tracing::warn!("{what} ({held_back} more UDP messages held back)");
+        tracing::warn!(held_back, "{what}");
     }
 }
 
 fn log_drop(context: &Context, peer: SocketAddr, why: std::fmt::Arguments<'_>) {
     if let Some(held_back) = context.udp_log.allow() {
-        tracing::warn!("dropped datagram from {peer}: {why} ({held_back} more UDP messages held back)");
+        tracing::warn!(client = %peer, reason = %why, held_back, "dropped a datagram");
     }
 }
 

@@ -10,13 +10,14 @@ use std::net::{TcpListener, UdpSocket};
 
 use super::blocking::{accept_loop, answer_datagrams, serve_connection, Buffers};
 use super::connection::admit;
+use super::connections::Socket;
 use super::Context;
 
 /// Serves `listener` until the server stops, one connection at a time.
 pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     let mut buffers = Buffers::new(context.config.read_chunk);
     accept_loop(&listener, context, |stream, peer| {
-        let handle = stream.try_clone().ok();
+        let handle = || stream.try_clone().ok().map(Socket::Owned);
         if let Some(key) = admit(context, handle, peer, context.config.max_connections) {
             serve_connection(stream, peer, key, context, &mut buffers);
         }

@@ -19,6 +19,10 @@
 //!   connection served with socket timeouts, the UDP receive loop).
 //! - `shutdown`: stop, grace period, force-close, and the signals that start them.
 //! - [`stats`]: the counters; [`rate_limit`]: per-source budgets of UDP reply bytes.
+//! - [`histogram`]: connection durations and request sizes, kept only when observed;
+//!   [`observe`]: the read-only [`Observer`] an admin endpoint gets; [`tcp_info`]: what the
+//!   kernel says of one open connection, asked only when a status page asks.
+//! - [`systemd`]: sockets handed over by systemd, and the notifications it waits for.
 //!
 //! Every model speaks the same protocol (`docs/PROTOCOL.md`). Nothing a client sends may crash,
 //! hang or exhaust the server: every limit is a [`Config`] field, and errors on one connection or
@@ -29,12 +33,17 @@ pub mod bind;
 mod blocking;
 mod config;
 mod connection;
+mod connections;
 mod datagram;
+pub mod histogram;
 mod iterative;
+pub mod observe;
 pub mod rate_limit;
 mod shutdown;
 pub mod stats;
 mod stream;
+pub mod systemd;
+pub mod tcp_info;
 mod threaded;
 
 use std::io;
@@ -46,6 +55,7 @@ use tokio_util::task::TaskTracker;
 
 pub use bind::{bind, BindOptions, Sockets};
 pub use config::{Config, Model};
+pub use observe::Observer;
 pub use rate_limit::RateLimit;
 pub use shutdown::Signals;
 pub use stats::{Snapshot, Stats};
@@ -99,11 +109,13 @@ pub(crate) struct Context {
     pub(crate) config: Config,
     /// Its counters.
     pub(crate) stats: Stats,
+    /// Its histograms, filled only when [`Config::observed`].
+    pub(crate) histograms: histogram::Histograms,
     /// Its shutdown signals.
     pub(crate) shutdown: shutdown::Shutdown,
     /// Its open TCP connections, whatever the model: the one place their number is limited, and
     /// how they are closed when the grace period runs out.
-    pub(crate) connections: connection::ConnectionSet,
+    pub(crate) connections: connections::ConnectionSet,
     /// Limits how often over-limit connections are logged.
     pub(crate) over_limit_log: stats::LogThrottle,
     /// Limits how often accept errors are logged.
@@ -124,10 +136,11 @@ impl Context {
         Self {
             udp_budgets: config.udp_rate.map(rate_limit::Budgets::new),
             fresh_uppercaser: crate::transform::Uppercaser::new(config.encoding),
+            connections: connections::ConnectionSet::new(config.model != Model::Async, config.observed),
             config,
             stats: Stats::default(),
+            histograms: histogram::Histograms::default(),
             shutdown: shutdown::Shutdown::default(),
-            connections: connection::ConnectionSet::default(),
             over_limit_log: stats::LogThrottle::default(),
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
@@ -214,6 +227,11 @@ impl Server {
     /// Its counters, live.
     pub fn stats(&self) -> &Stats {
         &self.context.stats
+    }
+
+    /// A read-only view for an admin endpoint: counters, histograms, open connections, drain.
+    pub fn observer(&self) -> Observer {
+        Observer::new(Arc::clone(&self.context), &self.local_addrs)
     }
 
     /// The token that starts the shutdown sequence when cancelled (from a signal handler, say).

@@ -37,6 +37,18 @@ macro_rules! counters {
             pub fn fields(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name),)*]
             }
+
+            /// `(name, what it counts, value)` for every counter, in declaration order: the
+            /// counter's own documentation, for exporters to show beside it.
+            pub fn described(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((stringify!($name), concat!($($doc),*).trim_start(), self.$name),)*]
+            }
+
+            /// Logs every counter, zero or not, as a field of one event, for logs read by
+            /// programs (`--log-format json`).
+            pub fn log_fields(&self, message: &str) {
+                tracing::info!($($name = self.$name,)* "{message}");
+            }
         }
     };
 }

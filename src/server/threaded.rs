@@ -15,6 +15,7 @@ use std::net::{TcpListener, UdpSocket};
 
 use super::blocking::{accept_loop, answer_datagrams, serve_connection, Buffers};
 use super::connection::{admit, withdraw};
+use super::connections::Socket;
 use super::Context;
 
 /// Stack size of connection threads: the handler needs little, and the default 2 MiB of address
@@ -27,7 +28,7 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     let limit = context.config.max_threads.min(context.config.max_connections);
     std::thread::scope(|scope| {
         accept_loop(&listener, context, |stream, peer| {
-            let handle = stream.try_clone().ok();
+            let handle = || stream.try_clone().ok().map(Socket::Owned);
             let Some(key) = admit(context, handle, peer, limit) else { return };
             let spawned = std::thread::Builder::new()
                 .name(format!("upcase-tcp-{peer}"))

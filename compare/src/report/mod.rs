@@ -91,6 +91,11 @@ impl Results {
         }
     }
 
+    /// The ids of the workloads in the plan, in run order.
+    pub fn workloads(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.workloads.iter().map(|w| w.id)
+    }
+
     /// Whether `workload` was in the plan.
     pub fn has(&self, workload: &str) -> bool {
         self.workloads.iter().any(|w| w.id == workload)

@@ -72,6 +72,8 @@ pub(super) struct Exchange {
     pub(super) socket: TcpStream,
     /// Its key in the server's connection count, which also names it in the logs.
     pub(super) key: u64,
+    /// Bytes received from the client so far (for the histogram of request sizes).
+    pub(super) received: u64,
     uppercaser: Uppercaser,
     /// The part of a reply the socket did not take yet; empty when none is pending.
     unsent: Vec<u8>,
@@ -90,6 +92,7 @@ impl Exchange {
         let mut exchange = Self {
             socket,
             key,
+            received: 0,
             uppercaser: context.uppercaser(),
             unsent: Vec::new(),
             closing: false,
@@ -158,6 +161,7 @@ impl Exchange {
                 self.closing = true;
             } else {
                 let chunk = buffers.input.get(..n).unwrap_or_default();
+                self.received += n as u64;
                 stream::answer_chunk(chunk, &mut self.uppercaser, &mut buffers.reply, context);
             }
             let written = match write_some(&self.socket, &buffers.reply, context) {
