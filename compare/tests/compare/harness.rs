@@ -105,7 +105,7 @@ fn a_short_run_writes_the_tables_keeps_the_analysis_and_stops_every_peer() {
     assert!(written.contains("The lecture's UDP server speaks UDP only."), "{written}");
     assert!(
         written
-            .contains("| UDP rr, 32 flows: server CPU per request, async ÷ C (≤ 0.7) | — | not measured |"),
+            .contains("| UDP rr, 32 independent clients: server CPU per request, async ÷ C (≤ 1.0) | — | not measured |"),
         "{written}"
     );
 
