@@ -7,8 +7,10 @@
 mod bench;
 mod check;
 mod exit;
+mod interrupt;
 mod merge;
 mod outcome;
+mod program;
 mod send;
 mod serve;
 
