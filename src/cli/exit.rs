@@ -1,13 +1,13 @@
 //! Every exit status `upcase` uses, in one place, so that scripts can rely on them. Per
 //! subcommand (bad flags exit 2 everywhere, as clap's usage errors do):
 //!
-//! | status | `serve` | `send` | `bench` | `check` |
-//! |---|---|---|---|---|
-//! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` |
-//! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` |
-//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric`, or `--isolated` refused |
-//! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) |
-//! | 130 | a second signal during the grace period | | | stopped by Ctrl-C or SIGTERM (with `--run`) |
+//! | status | `serve` | `send` | `bench` | `check` | `grade` |
+//! |---|---|---|---|---|---|
+//! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` | every submission graded, whatever its grade |
+//! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` | some submission could not be graded (`CANNOT_RUN`) |
+//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric`, or `--isolated` refused | a bad class file (its line named), `--rubric` or `--out` |
+//! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) | |
+//! | 130 | a second signal during the grace period | | | stopped by Ctrl-C or SIGTERM (with `--run`) | stopped by Ctrl-C or SIGTERM |
 
 /// The command did what it was asked: served until stopped, got every reply, nothing failed.
 pub(super) const OK: u8 = 0;
