@@ -208,6 +208,20 @@ fn a_server_that_accepts_once_is_started_again_for_every_probe() {
 }
 
 #[test]
+fn a_udp_server_that_exits_after_one_datagram_is_charged_once() {
+    let Some(card) = check_class("udp_one_datagram.py", &["--udp"]) else { return };
+    card.shows("lecture client", "\"HELLO, WORLD\" came back; then the server stopped answering");
+    card.shows("lecture client", "the program exited with status 0, saying nothing on stderr; started again");
+    // Every probe it answered right is followed by the same exit: charged to the lecture's client.
+    card.shows("unicode", "uppercased in full; then the server stopped answering");
+    card.shows("unicode", "(as after the lecture's client: charged there, once)");
+    assert_eq!((card.status("unicode"), card.charged("unicode")), ("fail", "lecture_client"));
+    assert_eq!((card.outcome("unicode"), card.outcome("lecture_client")), ("pass", "fail"));
+    assert_eq!(card.outcome("whole_message"), "fail", "its own flaw: a 2,048-byte buffer");
+    card.statuses(&[("idle cpu", "pass"), ("restart", "skip"), ("stop", "pass")]);
+}
+
+#[test]
 fn a_server_that_spins_at_eof_is_seen_burning_cpu_while_idle() {
     // Every connection leaves a thread spinning: a short budget keeps the machine usable.
     let Some(card) = check_class("tcp_spins_at_eof.c", &["--budget", "2s"]) else { return };

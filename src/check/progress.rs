@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::{Ctx, Row, Status};
+use super::{Criterion, Ctx, Row, Status, FIRST};
 use crate::net::Transport;
 
 /// The server stopped answering: what a supervisor of the program under test is told.
@@ -49,6 +49,9 @@ pub(super) struct Progress<'a> {
     stop: Option<(String, &'static str)>,
     /// The budget ended the check before every probe had run.
     ran_out: bool,
+    /// The server stopped answering after the lecture's client already, and was revived: it
+    /// stops after any request, one flaw, which later deaths are not charged for again.
+    stops_after_any: bool,
 }
 
 /// Advice on rows skipped because of a row above.
@@ -62,7 +65,7 @@ impl<'a> Progress<'a> {
         alive: fn(&Ctx) -> Life,
         revive: &'a mut dyn FnMut(Death<'_>) -> Revival,
     ) -> Self {
-        Self { ctx, alive, revive, rows: Vec::new(), stop: None, ran_out: false }
+        Self { ctx, alive, revive, rows: Vec::new(), stop: None, ran_out: false, stops_after_any: false }
     }
 
     /// The rows, and whether the budget ended the check before every probe had run.
@@ -101,6 +104,7 @@ impl<'a> Progress<'a> {
             Life::Stopped(_) if ctx.spent() => return self.rows.push(row),
             Life::Stopped(how) => how,
         };
+        let answered_right = matches!(row.status, Status::Pass | Status::Info);
         let mut row = stopped(row, name, &how, answered, ctx.transport);
         let asked = Instant::now();
         let revival = (self.revive)(Death { after: name, restart: answered });
@@ -111,9 +115,15 @@ impl<'a> Progress<'a> {
             Revival::Restarted(_) => None,
             Revival::Unsupervised | Revival::Gone(_) => Some((gone, FIX_ABOVE)),
         };
+        let restarted = matches!(revival, Revival::Restarted(_));
         if let Revival::Restarted(note) | Revival::Gone(note) = revival {
             row.evidence = format!("{}; {note}", row.evidence);
         }
+        if self.stops_after_any && answered_right {
+            row.evidence.push_str(" (as after the lecture's client: charged there, once)");
+            row = row.charged_to(Criterion::LectureClient);
+        }
+        self.stops_after_any |= name == FIRST && restarted;
         self.rows.push(row);
     }
 }
