@@ -80,9 +80,12 @@ pub(super) fn run(args: GradeArgs) -> anyhow::Result<ExitCode> {
         (_, false) => "one at a time, on this machine's loopback".to_owned(),
     };
     let took = humantime::format_duration(Duration::from_secs(began.elapsed().as_secs()));
+    let count = match class.submissions.len() {
+        1 => "1 submission".to_owned(),
+        n => format!("{n} submissions"),
+    };
     println!(
-        "\n{} submissions graded in {took} ({how}); written: {}, {}, and card.txt and results.json in a folder per submission in {}",
-        class.submissions.len(),
+        "\n{count} graded in {took} ({how}); written: {}, {}, and card.txt and results.json in a folder per submission in {}",
         args.out.join("grades.csv").display(),
         args.out.join("junit.xml").display(),
         args.out.display()
