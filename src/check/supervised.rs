@@ -7,8 +7,9 @@
 //! more to see whether it can rebind at once, and stops it: the rows of `runs cleanly`
 //! ([`super::conduct`]).
 //!
-//! The budget bounds the start and the probes; restarts (at most [`RESTARTS_WITHIN`] in all),
-//! the idle second and the stop come on top. It must never leave the program running: every
+//! The budget bounds the start, the probes and the idle second; restarts (at most
+//! [`RESTARTS_WITHIN`] in all), a wait for a port an earlier run left in TIME_WAIT, and the stop
+//! come on top. It must never leave the program running: every
 //! path ends in a stop, and a [`Program`] dropped early kills its group.
 
 use std::io::{Read, Write};
@@ -81,8 +82,10 @@ pub fn run_program(options: &Options, supervision: &Supervision) -> Card {
         }
     };
     let waited = (inherited && ready.starts > 1).then_some(ready.after);
+    // Waiting for an earlier run's connections to leave TIME_WAIT is not this program's time.
+    let starting = if waited.is_some() { Duration::ZERO } else { started.elapsed() };
     let mut probing = options.clone();
-    probing.budget = options.budget.saturating_sub(started.elapsed()).saturating_sub(conduct::IDLE);
+    probing.budget = options.budget.saturating_sub(starting).saturating_sub(conduct::IDLE);
     let mut supervisor = Supervisor {
         program: &mut program,
         transport,
