@@ -8,6 +8,7 @@
 //!   (iterative, thread per connection, async), sharing binding, limits, counters and shutdown.
 //! - [`bench`]: `upcase bench`, a load generator that checks every reply (rr, crr, stream).
 //! - [`check`]: `upcase check`, a report card grading any server against the lecture's protocol.
+//! - [`grade`]: `upcase grade`, a whole class checked, and the grades and cards handed back.
 //! - [`client`]: `upcase send`, the lecture's client made robust (timeouts, retries, streaming).
 //! - [`net`]: the network vocabulary all of them share: [`net::Transport`], address resolution,
 //!   datagram sizes, and the one error for a server that cannot be reached ([`net::NetError`]).
@@ -23,6 +24,7 @@ pub mod bench;
 pub mod check;
 pub mod client;
 pub mod format;
+pub mod grade;
 pub mod net;
 pub mod server;
 pub mod transform;

@@ -209,6 +209,22 @@ impl Card {
         card
     }
 
+    /// Adds rows after the probes' (what watching the program under test showed), with the
+    /// counts, verdict, criteria and score worked out again, and the time taken so far.
+    pub(super) fn append(&mut self, rows: Vec<Row>, rubric: &Rubric, elapsed: Duration) {
+        self.rows.extend(rows);
+        self.counts = Counts::of(&self.rows);
+        self.verdict = match self.verdict {
+            Verdict::CannotRun => Verdict::CannotRun,
+            _ if self.counts.fail > 0 => Verdict::Fail,
+            Verdict::Incomplete => Verdict::Incomplete,
+            _ if self.counts.warn > 0 => Verdict::PassWithWarnings,
+            _ => Verdict::Pass,
+        };
+        self.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        self.regrade(rubric);
+    }
+
     /// Works the criteria and the score out again with another rubric (a grader grading a class
     /// with its own).
     pub fn regrade(&mut self, rubric: &Rubric) {

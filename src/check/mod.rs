@@ -28,6 +28,7 @@
 //! - `wire`: bounded exchanges, and how an exchange ended, in words.
 
 pub mod card;
+mod conduct;
 mod connection;
 mod crowd;
 mod detect;
@@ -35,10 +36,12 @@ mod diagnosis;
 mod judge;
 mod latency;
 mod loss;
+pub mod netns;
 pub mod program;
 mod progress;
 pub mod report;
 pub mod rubric;
+pub mod supervised;
 mod tcp;
 mod udp;
 mod wire;
@@ -54,6 +57,7 @@ pub use rubric::{Criterion, Rubric};
 use crate::net::{NetError, Transport};
 use crate::transform::{encode_text, uppercase, Encoding};
 use card::Problem;
+pub use progress::{Death, Revival};
 use progress::{Life, Progress};
 
 /// What to check and how patiently.
@@ -112,8 +116,8 @@ struct Ctx {
     transport: Transport,
     timeout: Duration,
     budget: Duration,
-    /// When the budget runs out.
-    deadline: Instant,
+    /// When the budget runs out: later by the time a supervisor took to restart the server.
+    deadline: Cell<Instant>,
     /// The encoding given with `--encoding`, if any.
     given: Option<Encoding>,
     /// The basic round trip's message, written in the encoding graded.
@@ -138,7 +142,7 @@ impl Ctx {
             transport: options.transport,
             timeout: options.timeout,
             budget: options.budget,
-            deadline: started + options.budget,
+            deadline: Cell::new(started + options.budget),
             given: options.encoding,
             hello: Vec::new(),
             hello_reply: Vec::new(),
@@ -214,17 +218,22 @@ impl Ctx {
 
     /// What is left of the budget.
     fn left(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+        self.deadline.get().saturating_duration_since(Instant::now())
     }
 
     /// The end of a span starting now, or of the budget when that comes first.
     fn until(&self, span: Duration) -> Instant {
-        (Instant::now() + span).min(self.deadline)
+        (Instant::now() + span).min(self.deadline.get())
     }
 
     /// Whether the budget has run out.
     fn spent(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline.get()
+    }
+
+    /// Moves the end of the budget later by `span`: time the probes did not spend.
+    fn extend(&self, span: Duration) {
+        self.deadline.set(self.deadline.get() + span);
     }
 }
 
@@ -234,27 +243,27 @@ const HELLO: &str = "hello, world";
 /// Runs every probe of the transport against the target and returns the card; a target that
 /// does not resolve or answer gets a card too, with the verdict `CANNOT_RUN`.
 pub fn run(options: &Options) -> Card {
-    run_with(options, &mut |_| None)
+    run_with(options, &mut |_| Revival::Unsupervised)
 }
 
-/// [`run`], with `revive` called when the server stops answering after the probe it is given
-/// the name of. It may restart the server and return a sentence for that row (how it was
-/// restarted), and probing goes on; `None` ends probing there, the rest skipped.
-pub fn run_with(options: &Options, revive: &mut dyn FnMut(&str) -> Option<String>) -> Card {
+/// [`run`], with `revive` called when the server stops answering after a probe ([`Death`]): a
+/// supervisor of the program under test says what became of it, and may restart it, and then
+/// probing goes on ([`Revival`]). The time `revive` takes is not counted in the budget, so it
+/// must bound itself.
+pub fn run_with(options: &Options, revive: &mut dyn FnMut(Death<'_>) -> Revival) -> Card {
     let started = Instant::now();
     let Plan { first, probes, alive } = match options.transport {
         Transport::Tcp => Plan { first: tcp::lecture_client, probes: tcp::PROBES, alive: tcp::alive },
         Transport::Udp => Plan { first: udp::lecture_client, probes: udp::PROBES, alive: udp::alive },
     };
-    let names = || probes.iter().map(|(name, _)| *name);
     let addr = match resolve(&options.target) {
         Ok(addr) => addr,
-        Err(error) => return cannot_run(options, None, &error, names(), started),
+        Err(error) => return cannot_run(options, None, &error.to_string(), ADVICE, started.elapsed()),
     };
     let ctx = Ctx::new(options, addr, started);
     let row = match first(&ctx) {
         Ok(row) => row,
-        Err(error) => return cannot_run(options, Some(addr), &error, names(), started),
+        Err(error) => return cannot_run(options, Some(addr), &error.to_string(), ADVICE, started.elapsed()),
     };
     let mut progress = Progress::new(&ctx, alive, revive);
     progress.record(FIRST, row);
@@ -269,20 +278,33 @@ pub fn run_with(options: &Options, revive: &mut dyn FnMut(&str) -> Option<String
     Card::new(options, Some(addr), rows, started.elapsed(), problem)
 }
 
-/// The card of a check that could not start: the first row says why, the rest are skipped.
-fn cannot_run<'a>(
+/// What a card that could not start advises, when nothing answers at the address.
+const ADVICE: &str = "Start the server, and check the address and port it listens on.";
+
+/// The card of a check that could not start: the first row says `why` (with `advice`), every
+/// probe of the transport is skipped, and the verdict is `CANNOT_RUN`.
+pub fn cannot_run(
     options: &Options,
     addr: Option<SocketAddr>,
-    error: &CheckError,
-    names: impl Iterator<Item = &'a str>,
-    started: Instant,
+    why: &str,
+    advice: &str,
+    elapsed: Duration,
 ) -> Card {
-    let why = error.to_string();
-    let advice = "Start the server, and check the address and port it listens on.";
-    let mut rows = vec![Row::new(FIRST, Status::Fail, why.clone(), advice)];
+    let probes = match options.transport {
+        Transport::Tcp => tcp::PROBES,
+        Transport::Udp => udp::PROBES,
+    };
+    let mut rows = vec![Row::new(FIRST, Status::Fail, why, advice)];
     let skipped = format!("not run: nothing answers at {}", options.target);
-    rows.extend(names.map(|name| Row::new(name, Status::Skip, skipped.clone(), "")));
-    Card::new(options, addr, rows, started.elapsed(), Some(Problem::CannotRun(why)))
+    rows.extend(probes.iter().map(|(name, _)| Row::new(name, Status::Skip, skipped.clone(), "")));
+    Card::new(options, addr, rows, elapsed, Some(Problem::CannotRun(why.to_owned())))
+}
+
+/// The card of something that could not be checked at all (a client this build cannot grade):
+/// one failing row, `name`, saying why; the verdict `CANNOT_RUN`.
+pub fn cannot_check(options: &Options, name: &str, why: &str, advice: &str, elapsed: Duration) -> Card {
+    let rows = vec![Row::new(name, Status::Fail, why, advice)];
+    Card::new(options, None, rows, elapsed, Some(Problem::CannotRun(why.to_owned())))
 }
 
 /// The first address of the target, IPv4 first: the lecture's servers bind IPv4 only.
@@ -318,7 +340,7 @@ mod tests {
         let (timeout, budget) = (Duration::from_secs(5), Duration::from_millis(200));
         let ctx = Ctx::for_test(timeout, budget, None, Instant::now());
         assert!(ctx.wait() <= Duration::from_millis(200));
-        assert!(ctx.until(Duration::from_secs(60)) <= ctx.deadline);
+        assert!(ctx.until(Duration::from_secs(60)) <= ctx.deadline.get());
         let spent = Ctx::for_test(timeout, budget, None, Instant::now() - Duration::from_secs(1));
         assert!(spent.spent());
         assert_eq!(spent.wait(), Duration::from_millis(1), "a zero wait would block forever");

@@ -15,8 +15,10 @@
 //! prints; everything it learns comes back as plain data for the caller to turn into rows.
 
 mod capture;
+mod command;
 mod last_words;
 mod outcome;
+mod running;
 mod sockets;
 mod watch;
 
@@ -33,9 +35,11 @@ use nix::unistd::Pid;
 
 pub use capture::Output;
 use capture::{feed, Capture};
+use command::exec_if_simple;
 pub use last_words::{last_words, says_address_in_use, LastWords};
 pub use outcome::{Ending, Exit, ProgramError, Ready, Stopped};
-pub use sockets::tcp_port_in_time_wait;
+pub use running::kill_all;
+pub use sockets::{holder as port_holder, tcp_port_in_time_wait};
 use watch::Watcher;
 pub use watch::{CpuUse, Sample, Watch};
 
@@ -129,6 +133,7 @@ impl Program {
         if let (Some(stdin), Some(input)) = (child.stdin.take(), spec.input.clone()) {
             feed(stdin, input);
         }
+        running::started(child.id());
         let watcher = Watcher::start(child.id());
         Ok(Self { spec, child, started: Instant::now(), stdout, stderr, watcher, exit: None, stopped: None })
     }
@@ -149,7 +154,30 @@ impl Program {
     pub fn wait_ready(
         &mut self,
         within: Duration,
+        ready: impl FnMut(&Self) -> bool,
+    ) -> Result<Ready, ProgramError> {
+        self.ready_within(within, ready, true)
+    }
+
+    /// [`Program::wait_ready`], except that a program that cannot bind its port because a
+    /// connection in TIME_WAIT holds it is not waited out: [`ProgramError::NotReady`] says so at
+    /// once (`port_held`), so a caller can report the finding and free the port some other way.
+    ///
+    /// # Errors
+    /// [`ProgramError::NotReady`] when it exits or does not answer in time.
+    pub fn try_ready(
+        &mut self,
+        within: Duration,
+        ready: impl FnMut(&Self) -> bool,
+    ) -> Result<Ready, ProgramError> {
+        self.ready_within(within, ready, false)
+    }
+
+    fn ready_within(
+        &mut self,
+        within: Duration,
         mut ready: impl FnMut(&Self) -> bool,
+        wait_out: bool,
     ) -> Result<Ready, ProgramError> {
         let began = Instant::now();
         let deadline = began + within;
@@ -161,7 +189,7 @@ impl Program {
             }
             if let Some(exit) = self.exited() {
                 let port_held = says_address_in_use(&exit.stderr_tail) || self.port_held();
-                if port_held {
+                if port_held && wait_out {
                     refused_bind.get_or_insert_with(|| exit.last_words().error.unwrap_or_default());
                     // Started again once the port is free, not a hundred times in a minute.
                     thread::sleep(REBIND_PAUSE.min(deadline.saturating_duration_since(Instant::now())));
@@ -169,7 +197,7 @@ impl Program {
                         thread::sleep(POLL);
                     }
                 }
-                if !port_held || Instant::now() >= deadline {
+                if !port_held || !wait_out || Instant::now() >= deadline {
                     return Err(self.not_ready(within, Some(exit), port_held));
                 }
                 self.respawn()?;
@@ -193,9 +221,19 @@ impl Program {
         within: Duration,
         ready: impl FnMut(&Self) -> bool,
     ) -> Result<(Stopped, Ready), ProgramError> {
+        let stopped = self.start_again()?;
+        Ok((stopped, self.wait_ready(within, ready)?))
+    }
+
+    /// Stops the program if it runs and starts it again, without waiting for it to answer; how
+    /// the previous run ended comes back.
+    ///
+    /// # Errors
+    /// As [`Program::start`].
+    pub fn start_again(&mut self) -> Result<Stopped, ProgramError> {
         let stopped = self.stop();
         self.respawn()?;
-        Ok((stopped, self.wait_ready(within, ready)?))
+        Ok(stopped)
     }
 
     /// How the program ended, if it has (it stays unreaped, so its group cannot be reused).
@@ -258,6 +296,11 @@ impl Program {
     /// which some servers would die of or spend their only `accept()` on.
     pub fn serves(&self, transport: Transport, port: u16) -> bool {
         sockets::serves_port(&group_members(self.group()).unwrap_or_default(), transport, port)
+    }
+
+    /// The ports on which the program serves `transport` (TCP: listens), whichever they are.
+    pub fn serving(&self, transport: Transport) -> Vec<u16> {
+        sockets::served(&group_members(self.group()).unwrap_or_default(), transport)
     }
 
     /// The group now: processes, threads, zombies, CPU time.
@@ -349,6 +392,7 @@ impl Program {
     /// Reaps the leader (after the group is gone) and says how it ended.
     fn reap(&mut self) -> Exit {
         let status = self.child.try_wait().ok().flatten();
+        running::reaped(self.group());
         let exit = self.exit.take().unwrap_or_else(|| {
             let (code, signal) = status.map_or((None, None), |s| (s.code(), s.signal()));
             self.exit_with(code, signal)
@@ -358,42 +402,13 @@ impl Program {
     }
 }
 
-/// `exec COMMAND` when `command` is one simple command (no lists, pipes, groups, assignments or
-/// keywords); otherwise `command` as it is. Conservative: any doubt leaves `sh` in front.
-fn exec_if_simple(command: &str) -> String {
-    let first = command.split_whitespace().next().unwrap_or_default();
-    let compound = command.contains([';', '&', '|', '(', ')', '{', '}', '`', '\n'])
-        || first.contains('=')
-        || ["if", "for", "while", "until", "case", "!", "exec", "[[", "time"].contains(&first);
-    if compound || first.is_empty() {
-        command.to_owned()
-    } else {
-        format!("exec {command}")
-    }
-}
-
 impl Drop for Program {
     fn drop(&mut self) {
         if self.stopped.is_none() {
             self.signal(Signal::SIGKILL);
             self.gone(KILL_WAIT);
             let _ = self.child.try_wait();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_simple_command_is_execed() {
-        assert_eq!(exec_if_simple("python3 'my server.py' 12000"), "exec python3 'my server.py' 12000");
-        assert_eq!(exec_if_simple("java -cp . Server > log"), "exec java -cp . Server > log");
-        for compound in
-            ["cd x && ./server", "a; b", "a | b", "PORT=1 ./server", "exec ./s", "(./s)", "", "if x"]
-        {
-            assert_eq!(exec_if_simple(compound), compound);
+            running::reaped(self.group());
         }
     }
 }

@@ -1,11 +1,35 @@
 //! The probes' rows in order, and the round trip after each that tells whether the server still
 //! answers. When it does not, the row of the probe it follows says so ("then the server stopped
 //! answering", with how the round trip failed) and advises on that death; the rest are skipped,
-//! saying why, unless the caller revives the server. Never probes anything itself but that
-//! round trip, through the transport's `alive`.
+//! saying why, unless the caller's supervisor revives the server ([`Revival`]). Never probes
+//! anything itself but that round trip, through the transport's `alive`.
 
-use super::{Ctx, Row, Status};
+use std::time::Instant;
+
+use super::{Criterion, Ctx, Row, Status, FIRST};
 use crate::net::Transport;
+
+/// The server stopped answering: what a supervisor of the program under test is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Death<'a> {
+    /// The probe after which the round trip failed.
+    pub after: &'a str,
+    /// Whether restarting it is worth it: not when it never answered anything at all.
+    pub restart: bool,
+}
+
+/// What the supervisor of the program under test made of a server that stopped answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revival {
+    /// There is no supervisor (the server was started by someone else): probing stops there.
+    Unsupervised,
+    /// It was started again and answers: probing goes on. The sentence (what the program said
+    /// as it died, how it came back) is added to the probe's row.
+    Restarted(String),
+    /// It was not (or could not be) started again: probing stops there. The sentence (its last
+    /// words, and why it was not restarted) is added to the probe's row.
+    Gone(String),
+}
 
 /// Whether the server still answers, after a probe.
 #[derive(Debug)]
@@ -19,12 +43,15 @@ pub(super) enum Life {
 pub(super) struct Progress<'a> {
     ctx: &'a Ctx,
     alive: fn(&Ctx) -> Life,
-    revive: &'a mut dyn FnMut(&str) -> Option<String>,
+    revive: &'a mut dyn FnMut(Death<'_>) -> Revival,
     rows: Vec<Row>,
     /// Why the rest are skipped, and what to do about it.
     stop: Option<(String, &'static str)>,
     /// The budget ended the check before every probe had run.
     ran_out: bool,
+    /// The server stopped answering after the lecture's client already, and was revived: it
+    /// stops after any request, one flaw, which later deaths are not charged for again.
+    stops_after_any: bool,
 }
 
 /// Advice on rows skipped because of a row above.
@@ -36,9 +63,9 @@ impl<'a> Progress<'a> {
     pub(super) fn new(
         ctx: &'a Ctx,
         alive: fn(&Ctx) -> Life,
-        revive: &'a mut dyn FnMut(&str) -> Option<String>,
+        revive: &'a mut dyn FnMut(Death<'_>) -> Revival,
     ) -> Self {
-        Self { ctx, alive, revive, rows: Vec::new(), stop: None, ran_out: false }
+        Self { ctx, alive, revive, rows: Vec::new(), stop: None, ran_out: false, stops_after_any: false }
     }
 
     /// The rows, and whether the budget ended the check before every probe had run.
@@ -77,14 +104,26 @@ impl<'a> Progress<'a> {
             Life::Stopped(_) if ctx.spent() => return self.rows.push(row),
             Life::Stopped(how) => how,
         };
+        let answered_right = matches!(row.status, Status::Pass | Status::Info);
         let mut row = stopped(row, name, &how, answered, ctx.transport);
-        if !answered {
-            self.stop = Some(("not run: the server answers no round trip".to_owned(), FIX_ABOVE));
-        } else if let Some(note) = (self.revive)(name) {
+        let asked = Instant::now();
+        let revival = (self.revive)(Death { after: name, restart: answered });
+        ctx.extend(asked.elapsed());
+        let gone = format!("not run: the server stopped answering after \"{name}\"");
+        self.stop = match revival {
+            _ if !answered => Some(("not run: the server answers no round trip".to_owned(), FIX_ABOVE)),
+            Revival::Restarted(_) => None,
+            Revival::Unsupervised | Revival::Gone(_) => Some((gone, FIX_ABOVE)),
+        };
+        let restarted = matches!(revival, Revival::Restarted(_));
+        if let Revival::Restarted(note) | Revival::Gone(note) = revival {
             row.evidence = format!("{}; {note}", row.evidence);
-        } else {
-            self.stop = Some((format!("not run: the server stopped answering after \"{name}\""), FIX_ABOVE));
         }
+        if self.stops_after_any && answered_right {
+            row.evidence.push_str(" (as after the lecture's client: charged there, once)");
+            row = row.charged_to(Criterion::LectureClient);
+        }
+        self.stops_after_any |= name == FIRST && restarted;
         self.rows.push(row);
     }
 }
@@ -101,8 +140,6 @@ fn stopped(row: Row, name: &str, how: &str, answered: bool, transport: Transport
         };
         format!("{}; the round trip after it ({round_trip}) got no reply either: {how}", row.evidence)
     };
-    // Advice for the death a probe of that name causes; when none is known, for the death in
-    // general, followed by the row's own advice.
     // Advice for the death a probe of that name causes; when none is known, for the death in
     // general, followed by the row's own advice.
     let died = match name {

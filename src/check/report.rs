@@ -26,7 +26,7 @@ pub enum ReportError {
 }
 
 /// The first line of every card: what was checked.
-fn heading(card: &Card) -> String {
+pub fn heading(card: &Card) -> String {
     let transport = card.transport.name().to_uppercase();
     let addr = card.addr.map(|addr| format!(", {addr}")).unwrap_or_default();
     let encoding = card.encoding.as_deref().map(|name| format!(", {name}")).unwrap_or_default();
@@ -200,14 +200,22 @@ pub fn gradescope(card: &Card) -> Result<String, ReportError> {
     Ok(serde_json::to_string_pretty(&Results { score: card.score, output, tests })?)
 }
 
-/// The card as JUnit XML: one test suite, a test case per row (classname: its criterion), a
-/// failure for a failed row (message: the evidence; text: evidence and advice), skipped for a
-/// skipped one, and the verdict and score as the suite's properties.
+/// The card as JUnit XML: one test suite ([`junit_suite`]) named by the card's heading.
 ///
 /// # Errors
 /// [`ReportError::Junit`] if the XML cannot be written (it cannot fail for a card).
 pub fn junit(card: &Card) -> Result<String, ReportError> {
-    let mut suite = TestSuite::new(heading(card));
+    let mut report = Report::new("upcase check");
+    report.set_time(Duration::from_millis(card.elapsed_ms));
+    report.add_test_suite(junit_suite(card, heading(card)));
+    Ok(report.to_string()?)
+}
+
+/// The card as a JUnit test suite named `name`: a test case per row (classname: its criterion),
+/// a failure for a failed row (message: the evidence; text: evidence and advice), skipped for a
+/// skipped one, and the verdict and score as the suite's properties.
+pub fn junit_suite(card: &Card, name: impl Into<String>) -> TestSuite {
+    let mut suite = TestSuite::new(name.into());
     suite.set_time(Duration::from_millis(card.elapsed_ms));
     suite.add_property(Property::new("verdict", card.verdict.word()));
     suite.add_property(Property::new("score", points(card.score)));
@@ -243,8 +251,5 @@ pub fn junit(card: &Card) -> Result<String, ReportError> {
         }
         suite.add_test_case(case);
     }
-    let mut report = Report::new("upcase check");
-    report.set_time(Duration::from_millis(card.elapsed_ms));
-    report.add_test_suite(suite);
-    Ok(report.to_string()?)
+    suite
 }

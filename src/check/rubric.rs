@@ -6,7 +6,9 @@
 //! A row is charged to the criterion its name belongs to ([`Criterion::for_row`]), unless the
 //! check recognised a flaw that every reply shows (NUL padding, stale bytes, the last byte left
 //! lowercase, no uppercasing at all): such a row is charged to [`Criterion::LectureClient`],
-//! whatever probe it came from, so that flaw costs once too.
+//! whatever probe it came from, so that flaw costs once too. [`Criterion::RunsCleanly`] is graded
+//! only on a card that has its rows: when upcase ran the program itself (`check --run`, `grade`);
+//! otherwise it is left off, and the total is that of the other criteria.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,17 +36,21 @@ pub enum Criterion {
     ManyClients,
     /// After the client's half-close, the whole reply and then a close (TCP only).
     CleanClose,
+    /// Watched while it ran (only when upcase runs the program): no CPU spent while idle, no
+    /// thread, process or zombie left per connection, ends on SIGTERM, restarts at once.
+    RunsCleanly,
 }
 
 impl Criterion {
     /// Every criterion, in the order cards list them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::LectureClient,
         Self::WholeMessage,
         Self::Unicode,
         Self::BadInput,
         Self::ManyClients,
         Self::CleanClose,
+        Self::RunsCleanly,
     ];
 
     /// The name in rubric files and JSON.
@@ -56,6 +62,7 @@ impl Criterion {
             Self::BadInput => "bad_input",
             Self::ManyClients => "many_clients",
             Self::CleanClose => "clean_close",
+            Self::RunsCleanly => "runs_cleanly",
         }
     }
 
@@ -68,6 +75,7 @@ impl Criterion {
             Self::BadInput => "survives bad input",
             Self::ManyClients => "serves many clients",
             Self::CleanClose => "closes cleanly",
+            Self::RunsCleanly => "runs cleanly",
         }
     }
 
@@ -82,6 +90,9 @@ impl Criterion {
             "empty connection" | "empty message" | "invalid utf-8" | "source port 7" => Self::BadInput,
             "concurrency" | "many clients" | "connect burst" | "latency" | "loss" => Self::ManyClients,
             "half-close" | "persistent" => Self::CleanClose,
+            "start" | "idle cpu" | "threads" | "processes" | "zombies" | "restart" | "stop" => {
+                Self::RunsCleanly
+            }
             _ => return None,
         };
         Some(criterion)
@@ -90,6 +101,11 @@ impl Criterion {
     /// Whether a transport has rows of this criterion (UDP has no connection to close).
     pub fn applies_to(self, transport: Transport) -> bool {
         !(self == Self::CleanClose && transport == Transport::Udp)
+    }
+
+    /// Whether only a check that runs the program itself has rows of this criterion.
+    pub fn needs_program(self) -> bool {
+        self == Self::RunsCleanly
     }
 }
 
@@ -145,8 +161,9 @@ fn ids() -> String {
 }
 
 impl Rubric {
-    /// The default rubric: 100 points over the criteria of the transport. The lecture's client
-    /// weighs most; it is what the assignment asks for.
+    /// The default rubric: 100 points over the criteria of the transport, and 10 more for
+    /// running cleanly, graded only when upcase runs the program. The lecture's client weighs
+    /// most; it is what the assignment asks for.
     pub fn default_for(transport: Transport) -> Self {
         let points: &[(Criterion, f64)] = match transport {
             Transport::Tcp => &[
@@ -156,6 +173,7 @@ impl Rubric {
                 (Criterion::BadInput, 15.0),
                 (Criterion::ManyClients, 15.0),
                 (Criterion::CleanClose, 10.0),
+                (Criterion::RunsCleanly, 10.0),
             ],
             Transport::Udp => &[
                 (Criterion::LectureClient, 30.0),
@@ -163,6 +181,7 @@ impl Rubric {
                 (Criterion::Unicode, 15.0),
                 (Criterion::BadInput, 20.0),
                 (Criterion::ManyClients, 15.0),
+                (Criterion::RunsCleanly, 10.0),
             ],
         };
         Self { points: points.iter().copied().collect(), warned: 0.5 }
@@ -203,9 +222,14 @@ impl Rubric {
         Ok(rubric)
     }
 
-    /// The points of every criterion together.
-    pub fn total(&self) -> f64 {
-        self.points.values().sum()
+    /// The points of every criterion together; `with_program`: including those graded only
+    /// when upcase runs the program.
+    pub fn total(&self, with_program: bool) -> f64 {
+        self.points
+            .iter()
+            .filter(|(criterion, _)| with_program || !criterion.needs_program())
+            .map(|(_, p)| p)
+            .sum()
     }
 }
 
@@ -240,11 +264,17 @@ pub struct Grade {
     pub rows: Vec<String>,
 }
 
-/// Grades rows against a rubric: one [`Grade`] per criterion the rubric holds.
+/// Grades rows against a rubric: one [`Grade`] per criterion the rubric holds, leaving out one
+/// that needs the program run when no row of it is on the card.
 pub fn grade(rows: &[Row], rubric: &Rubric) -> Vec<Grade> {
+    let on_card = |criterion: Criterion| {
+        rows.iter()
+            .any(|row| row.criterion == Some(criterion) || Criterion::for_row(&row.name) == Some(criterion))
+    };
     rubric
         .points
         .iter()
+        .filter(|(&criterion, _)| !criterion.needs_program() || on_card(criterion))
         .map(|(&criterion, &max_score)| {
             let charged: Vec<&Row> = rows.iter().filter(|row| row.criterion == Some(criterion)).collect();
             let has = |status| charged.iter().any(|row| row.status == status);
@@ -324,11 +354,27 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_add_up_to_100_for_each_transport() {
-        assert_eq!(Rubric::default_for(Transport::Tcp).total(), 100.0);
+    fn the_defaults_add_up_to_100_for_each_transport_and_10_more_when_run() {
+        assert_eq!(Rubric::default_for(Transport::Tcp).total(false), 100.0);
+        assert_eq!(Rubric::default_for(Transport::Tcp).total(true), 110.0);
         let udp = Rubric::default_for(Transport::Udp);
-        assert_eq!(udp.total(), 100.0);
+        assert_eq!((udp.total(false), udp.total(true)), (100.0, 110.0));
         assert!(!udp.points.contains_key(&Criterion::CleanClose));
+    }
+
+    #[test]
+    fn running_cleanly_is_graded_only_on_a_card_with_its_rows() {
+        let rubric = Rubric::default_for(Transport::Udp);
+        let probed = [row("lecture client", Status::Pass)];
+        let ids = |grades: &[Grade]| grades.iter().map(|g| g.criterion.id()).collect::<Vec<_>>();
+        assert!(!ids(&grade(&probed, &rubric)).contains(&"runs_cleanly"));
+        let run =
+            [row("lecture client", Status::Pass), row("idle cpu", Status::Fail), row("stop", Status::Pass)];
+        let grades = grade(&run, &rubric);
+        let runs =
+            grades.iter().find(|g| g.criterion == Criterion::RunsCleanly).map(|g| (g.outcome, g.score));
+        assert_eq!(runs, Some((Outcome::Fail, 0.0)));
+        assert_eq!(grades.iter().map(|g| g.max_score).sum::<f64>(), 110.0);
     }
 
     #[test]
@@ -340,7 +386,7 @@ mod tests {
         assert_eq!(rubric.points.get(&Criterion::LectureClient), Some(&50.0));
         assert_eq!(rubric.points.get(&Criterion::CleanClose), Some(&0.0));
         assert_eq!(rubric.points.get(&Criterion::Unicode), Some(&15.0), "kept from the default");
-        assert_eq!(rubric.total(), 110.0);
+        assert_eq!(rubric.total(false), 110.0);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! `upcase check`: parses the flags, runs [`upcase::check`], prints the card in the format asked
-//! for (a table, JSON, Gradescope's results.json or JUnit XML) and turns its verdict into an exit
-//! status: 0 PASS or PASS_WITH_WARNINGS, 1 FAIL, 2 CANNOT_RUN (or bad flags, or a bad rubric),
-//! 3 INCOMPLETE. Nothing here probes anything.
+//! `upcase check`: parses the flags, runs [`upcase::check`] (with `--run`, on a program it starts
+//! itself: [`upcase::check::supervised`]), prints the card in the format asked for (a table, JSON,
+//! Gradescope's results.json or JUnit XML) and turns its verdict into an exit status: 0 PASS or
+//! PASS_WITH_WARNINGS, 1 FAIL, 2 CANNOT_RUN (or bad flags, or a bad rubric), 3 INCOMPLETE.
+//! Nothing here probes anything.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,8 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::program::ProgramArgs;
 use super::{exit, parse_duration, parse_encoding, Target};
-use upcase::check::{self, report, Options, Rubric, Verdict};
+use upcase::check::{self, netns, report, supervised, Options, Rubric, Verdict};
 use upcase::transform::Encoding;
 
 /// How the card is printed.
@@ -61,6 +63,9 @@ pub(super) struct CheckArgs {
     /// `unicode = 20`); what it leaves out keeps the default.
     #[arg(long, value_name = "RUBRIC.toml")]
     rubric: Option<PathBuf>,
+
+    #[command(flatten)]
+    program: ProgramArgs,
 }
 
 pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -83,7 +88,19 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         encoding: args.encoding,
         rubric,
     };
-    let card = check::run(&options);
+    let card = match args.program.supervision() {
+        Some(supervision) => {
+            super::interrupt::stop_programs_on_signal();
+            if supervision.isolated {
+                if let Err(error) = netns::enter_fresh() {
+                    eprintln!("upcase: error: --isolated: {error}; run without --isolated");
+                    return Ok(ExitCode::from(exit::CANNOT_RUN));
+                }
+            }
+            supervised::run_program(&options, &supervision)
+        }
+        None => check::run(&options),
+    };
     if let (Verdict::CannotRun, Some(problem)) = (card.verdict, &card.problem) {
         eprintln!("upcase: error: {problem}");
     }

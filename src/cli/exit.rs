@@ -1,13 +1,13 @@
 //! Every exit status `upcase` uses, in one place, so that scripts can rely on them. Per
 //! subcommand (bad flags exit 2 everywhere, as clap's usage errors do):
 //!
-//! | status | `serve` | `send` | `bench` | `check` |
-//! |---|---|---|---|---|
-//! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` |
-//! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` |
-//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric` |
-//! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) |
-//! | 130 | a second signal during the grace period | | | |
+//! | status | `serve` | `send` | `bench` | `check` | `grade` |
+//! |---|---|---|---|---|---|
+//! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` | every submission graded, whatever its grade |
+//! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` | some submission could not be graded (`CANNOT_RUN`) |
+//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric`, or `--isolated` refused | a bad class file (its line named), `--rubric` or `--out` |
+//! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) | |
+//! | 130 | a second signal during the grace period | | | stopped by Ctrl-C or SIGTERM (with `--run`) | stopped by Ctrl-C or SIGTERM |
 
 /// The command did what it was asked: served until stopped, got every reply, nothing failed.
 pub(super) const OK: u8 = 0;
@@ -22,6 +22,7 @@ pub(super) const CANNOT_RUN: u8 = 2;
 pub(super) const INCOMPLETE: u8 = 3;
 /// `bench` (and `bench merge`): the run was measured and a `--fail-if` threshold was breached.
 pub(super) const THRESHOLD: u8 = 3;
-/// `serve`: a second Ctrl-C or SIGTERM during the grace period ended it at once (128 + SIGINT,
-/// as shells report an interrupted program).
+/// `serve`: a second Ctrl-C or SIGTERM during the grace period ended it at once; `check --run`
+/// and `grade`: Ctrl-C or SIGTERM stopped them and the programs they ran (128 + SIGINT, as shells
+/// report an interrupted program).
 pub(super) const INTERRUPTED: u8 = 130;

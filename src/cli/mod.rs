@@ -7,8 +7,11 @@
 mod bench;
 mod check;
 mod exit;
+mod grade;
+mod interrupt;
 mod merge;
 mod outcome;
+mod program;
 mod send;
 mod serve;
 
@@ -54,6 +57,8 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
     /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp).
     Check(check::CheckArgs),
+    /// Grade a class: run every submission of CLASS.toml, check it, and write the grades and cards.
+    Grade(grade::GradeArgs),
 }
 
 /// Which server a client command talks to, and over what; shared by `send` and `bench`.
@@ -92,6 +97,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Bench(args) => bench::run(*args),
         Command::Check(args) => check::run(args),
+        Command::Grade(args) => grade::run(args),
     };
     match outcome {
         Ok(code) => code,

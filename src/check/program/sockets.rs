@@ -1,5 +1,7 @@
-//! Which sockets are bound to a port, read from the kernel's tables (`/proc/net/tcp`, `tcp6`,
-//! `udp`, `udp6`) and from the descriptors of a program's processes.
+//! Which sockets are bound to a port, read from the kernel's tables (`net/tcp`, `tcp6`, `udp`,
+//! `udp6`) and from the descriptors of a program's processes. A program's sockets are looked up
+//! in the tables of its own network namespace (`/proc/PID/net`), a port's state in the caller's
+//! (`/proc/thread-self/net`): a grader may run each program in a namespace of its own.
 //!
 //! Passive on purpose: telling that a server listens by connecting to it would open an empty
 //! connection, which some student servers die of or spend their only `accept()` on. Reads only;
@@ -24,32 +26,62 @@ struct Entry {
 /// Whether one of `pids` holds a socket of `transport` bound to local `port` that can take
 /// requests: a TCP socket listening, or any UDP socket.
 pub(super) fn serves_port(pids: &[u32], transport: Transport, port: u16) -> bool {
-    let Ok(entries) = table(transport) else { return false };
-    let bound: Vec<u64> = entries
+    served(pids, transport).contains(&port)
+}
+
+/// The local ports on which one of `pids` holds a socket of `transport` that can take requests
+/// (TCP: listening), in order: what a program that never answered on its port serves instead.
+pub(super) fn served(pids: &[u32], transport: Transport) -> Vec<u16> {
+    let Some(&first) = pids.first() else { return Vec::new() };
+    let Ok(entries) = table(&format!("/proc/{first}/net"), transport) else { return Vec::new() };
+    let inodes: Vec<u64> = pids.iter().flat_map(|&pid| socket_inodes(pid)).collect();
+    let mut ports: Vec<u16> = entries
         .iter()
-        .filter(|e| e.port == port && (transport == Transport::Udp || e.state == TCP_LISTEN))
-        .map(|e| e.inode)
+        .filter(|e| transport == Transport::Udp || e.state == TCP_LISTEN)
+        .filter(|e| inodes.contains(&e.inode))
+        .map(|e| e.port)
         .collect();
-    !bound.is_empty() && pids.iter().any(|&pid| socket_inodes(pid).iter().any(|inode| bound.contains(inode)))
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// A process of this machine's that holds a socket of `transport` on local `port` that can
+/// take requests (TCP: listening), seen from the caller's network namespace: its id and name.
+/// `Some((None, ..))` when the socket is there but its process cannot be told (another user's,
+/// or another namespace's).
+pub fn holder(transport: Transport, port: u16) -> Option<(Option<u32>, String)> {
+    let entries = table("/proc/thread-self/net", transport).ok()?;
+    let entry =
+        entries.iter().find(|e| e.port == port && (transport == Transport::Udp || e.state == TCP_LISTEN))?;
+    let pids =
+        std::fs::read_dir("/proc").ok()?.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok());
+    for pid in pids {
+        if socket_inodes(pid).contains(&entry.inode) {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            return Some((Some(pid), name.trim().to_owned()));
+        }
+    }
+    Some((None, String::new()))
 }
 
 /// Whether a TCP connection on local `port` is in TIME_WAIT: the side that closed first keeps it
 /// for a minute, and until then a program that binds `port` without `SO_REUSEADDR` gets
 /// "Address already in use".
 pub fn tcp_port_in_time_wait(port: u16) -> bool {
-    table(Transport::Tcp)
+    table("/proc/thread-self/net", Transport::Tcp)
         .is_ok_and(|entries| entries.iter().any(|e| e.port == port && e.state == TCP_TIME_WAIT))
 }
 
-/// The rows of both tables (IPv4 and IPv6) of `transport`.
-fn table(transport: Transport) -> io::Result<Vec<Entry>> {
+/// The rows of both tables (IPv4 and IPv6) of `transport` in the directory `net` of a process.
+fn table(net: &str, transport: Transport) -> io::Result<Vec<Entry>> {
     let files: [&str; 2] = match transport {
-        Transport::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
-        Transport::Udp => ["/proc/net/udp", "/proc/net/udp6"],
+        Transport::Tcp => ["tcp", "tcp6"],
+        Transport::Udp => ["udp", "udp6"],
     };
     let mut entries = Vec::new();
     for file in files {
-        match std::fs::read_to_string(file) {
+        match std::fs::read_to_string(format!("{net}/{file}")) {
             Ok(text) => entries.extend(text.lines().skip(1).filter_map(parse_entry)),
             // A kernel without IPv6 has no tcp6/udp6.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
