@@ -203,6 +203,7 @@ pub(crate) fn join(founder: &impl AsFd, transport: Transport, backlog: i32) -> i
         socket.set_reuse_port(true)?;
         socket.bind(&addr)?;
         if transport == Transport::Tcp {
+            super::connection::ready_listener(&socket);
             socket.listen(backlog)?;
         }
         Ok(socket)

@@ -114,9 +114,11 @@ impl<'a> Exchange<'a> {
             stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
             self.write(&buffers.reply)?;
         }
+        buffers.reply.clear();
         stream::finish(&mut uppercaser, &mut buffers.reply, self.context);
         self.write(&buffers.reply)?;
-        Ok(stream::half_close(&self.stream)?)
+        // Dropping the stream closes it: the end of the stream follows the reply.
+        Ok(())
     }
 
     /// Writes all of `bytes` within the write timeout. SO_SNDTIMEO bounds each `send` call, not

@@ -56,9 +56,9 @@ pub(crate) fn withdraw(context: &Context, key: u64) {
     add(&context.stats.tcp_rejected_over_limit, 1);
 }
 
-/// Counts a connection admitted as `key` as open, logs its 4-tuple at debug level, and readies
-/// its socket ([`ready`]). `socket` is asked for its own address only when the line that shows
-/// it is logged: that is a system call.
+/// Counts a connection admitted as `key` as open, and logs its 4-tuple at debug level. `socket`
+/// is asked for its own address only when the line that shows it is logged: that is a system
+/// call.
 pub(crate) fn opened(context: &Context, key: u64, socket: &impl AsFd, peer: SocketAddr) {
     add(&context.stats.tcp_accepted, 1);
     add(&context.stats.tcp_open, 1);
@@ -68,7 +68,6 @@ pub(crate) fn opened(context: &Context, key: u64, socket: &impl AsFd, peer: Sock
         client = %peer,
         "connection opened"
     );
-    ready(socket, key);
 }
 
 /// Counts how the connection admitted as `key` ended, having received `received` bytes, and frees
@@ -142,18 +141,19 @@ fn display_addr(addr: Option<SocketAddr>) -> String {
     addr.map_or_else(|| "?".to_owned(), |a| a.to_string())
 }
 
-/// Readies an accepted connection: each reply goes out as soon as it is written, instead of
-/// waiting (Nagle's algorithm) until the client has acknowledged the one before, which can hold a
-/// small reply back for the client's delayed ACK, up to 40 ms.
+/// Readies a listener so that every connection accepted on it sends each reply as soon as it is
+/// written, instead of waiting (Nagle's algorithm) until the client has acknowledged the one
+/// before, which can hold a small reply back for the client's delayed ACK, up to 40 ms. On Linux
+/// an accepted connection inherits TCP_NODELAY from its listener: one system call per listener
+/// instead of one per connection.
 ///
-/// The policy for socket options, in every model: one that only tunes the connection (this one)
-/// is best effort, and a failure is logged and the connection served, since only a socket that
-/// is already broken refuses it and its first read will say so; one that enforces a limit (the
-/// blocking models' timeouts) ends the connection when it cannot be set, since serving it would
-/// break the limit's promise.
-fn ready(socket: &impl AsFd, key: u64) {
-    if let Err(e) = socket2::SockRef::from(socket).set_tcp_nodelay(true) {
-        tracing::debug!(connection = key, "cannot set TCP_NODELAY: {e}");
+/// The policy for socket options, in every model: one that only tunes (this one) is best effort,
+/// and a failure is logged and serving goes on; one that enforces a limit (the blocking models'
+/// timeouts) ends the connection when it cannot be set, since serving it would break the limit's
+/// promise.
+pub(crate) fn ready_listener(listener: &impl AsFd) {
+    if let Err(e) = socket2::SockRef::from(listener).set_tcp_nodelay(true) {
+        tracing::warn!(error = %e, "cannot set TCP_NODELAY on a listener: small replies may wait for ACKs");
     }
 }
 
@@ -204,25 +204,34 @@ mod tests {
 
     use super::*;
 
-    /// Both kinds of accepted socket, the blocking models' and the async model's, come out of
-    /// `ready` with Nagle's algorithm off.
+    /// A connection accepted on a readied listener has Nagle's algorithm off without a system
+    /// call of its own, whether accepted by the standard library (blocking models) or by mio (the
+    /// async model).
     #[test]
-    fn accepted_connections_send_replies_at_once() {
+    fn connections_inherit_nodelay_from_their_listener() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (before, _) = listener.accept().unwrap();
+        assert!(!before.nodelay().unwrap(), "the kernel's default changed; this test proves nothing");
+        ready_listener(&listener);
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (blocking, _) = listener.accept().unwrap();
-        assert!(!blocking.nodelay().unwrap(), "the kernel's default changed; this test proves nothing");
-        ready(&blocking, 0);
         assert!(blocking.nodelay().unwrap());
 
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let (asynchronous, _) = listener.accept().await.unwrap();
-            ready(&asynchronous, 1);
-            assert!(asynchronous.nodelay().unwrap());
-        });
+        listener.set_nonblocking(true).unwrap();
+        let listener = mio::net::TcpListener::from_std(listener);
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let accepted = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(accepted.nodelay().unwrap());
     }
 
     /// The limit, the refusal after the grace period, and a released slot, the same for every

@@ -194,6 +194,7 @@ impl Server {
     /// model.
     pub fn start(sockets: Sockets, config: Config) -> Result<Self, ServerError> {
         let local_addrs = sockets.local_addrs();
+        sockets.tcp.iter().for_each(connection::ready_listener);
         let context = Arc::new(Context::new(config));
         let tracker = TaskTracker::new();
         match context.config.model {

@@ -77,7 +77,9 @@ pub(super) struct Exchange {
     uppercaser: Uppercaser,
     /// The part of a reply the socket did not take yet; empty when none is pending.
     unsent: Vec<u8>,
-    /// Once `unsent` is written: the client has finished, so half-close and end.
+    /// Once `unsent` is written: the client has finished, so end. The worker then closes the
+    /// socket, which, with nothing left unread, sends the client the end of the stream after the
+    /// reply, as a half-close would, for one system call less.
     closing: bool,
     /// The client shut its side down: read on to the end of the stream, even after a short read.
     client_closed: bool,
@@ -141,7 +143,7 @@ impl Exchange {
                     Err(e) => return Progress::Done(Err(e.into())),
                 }
                 if self.closing {
-                    return Progress::Done(stream::half_close(&self.socket).map_err(Ending::from));
+                    return Progress::Done(Ok(()));
                 }
                 // The reply went through: the client has a fresh idle timeout.
                 self.wait_for(config.idle_timeout, Limit::Idle, now);
@@ -156,13 +158,18 @@ impl Exchange {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Progress::Done(Err(e.into())),
             };
-            if n == 0 {
+            self.received += n as u64;
+            let chunk = buffers.input.get(..n).unwrap_or_default();
+            stream::answer_chunk(chunk, &mut self.uppercaser, &mut buffers.reply, context);
+            // A read that fills less than the buffer emptied the socket's queue: that is how a TCP
+            // socket reads, so reading again would only say "nothing more" (EAGAIN), a system
+            // call per request for nothing; the next bytes to arrive bring a new event. And if the
+            // client had already shut its side when the event came, that was the end of its
+            // stream: reading the 0 would be a system call for nothing too.
+            let drained = n < buffers.input.len();
+            if n == 0 || (drained && self.client_closed) {
                 stream::finish(&mut self.uppercaser, &mut buffers.reply, context);
                 self.closing = true;
-            } else {
-                let chunk = buffers.input.get(..n).unwrap_or_default();
-                self.received += n as u64;
-                stream::answer_chunk(chunk, &mut self.uppercaser, &mut buffers.reply, context);
             }
             let written = match write_some(&self.socket, &buffers.reply, context) {
                 Ok(written) => written,
@@ -175,14 +182,10 @@ impl Exchange {
                 return Progress::Waiting;
             }
             if self.closing {
-                return Progress::Done(stream::half_close(&self.socket).map_err(Ending::from));
+                return Progress::Done(Ok(()));
             }
             self.wait_for(config.idle_timeout, Limit::Idle, now);
-            // A read that fills less than the buffer emptied the socket's queue: that is how a TCP
-            // socket reads, so reading again would only say "nothing more" (EAGAIN), a system
-            // call per request for nothing; the next bytes to arrive bring a new event. Unless
-            // the client has shut its side, whose end of stream is already there to read.
-            if n < buffers.input.len() && !self.client_closed {
+            if drained {
                 return Progress::Waiting;
             }
         }
