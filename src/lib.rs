@@ -9,6 +9,8 @@
 //! - [`bench`]: `upcase bench`, a load generator that checks every reply (rr, crr, stream).
 //! - [`check`]: `upcase check`, a report card grading any server against the lecture's protocol.
 //! - [`client`]: `upcase send`, the lecture's client made robust (timeouts, retries, streaming).
+//! - [`faults`]: seeded decisions to lose, delay, duplicate, reorder or split replies on purpose,
+//!   for testing a client (`upcase serve --drop`, `upcase check --client`).
 //! - [`net`]: the network vocabulary all of them share: [`net::Transport`], address resolution,
 //!   datagram sizes, and the one error for a server that cannot be reached ([`net::NetError`]).
 //! - [`format`]: how figures and bytes are written for people, the same in every report.
@@ -19,6 +21,7 @@
 pub mod bench;
 pub mod check;
 pub mod client;
+pub mod faults;
 pub mod format;
 pub mod net;
 pub mod server;

@@ -7,6 +7,7 @@
 mod bench;
 mod check;
 mod exit;
+mod faults;
 mod merge;
 mod outcome;
 mod send;

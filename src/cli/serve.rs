@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
+use super::faults::FaultArgs;
 use super::{exit, parse_duration, parse_encoding};
 use upcase::server::{self, BindOptions, Config, Model, RateLimit, Server};
 use upcase::transform::Encoding;
@@ -95,6 +96,9 @@ pub(super) struct ServeArgs {
     /// Apply --udp-rate to loopback clients too.
     #[arg(long)]
     udp_rate_loopback: bool,
+
+    #[command(flatten)]
+    faults: FaultArgs,
 }
 
 fn parse_model(name: &str) -> Result<Model, String> {
@@ -123,6 +127,7 @@ impl ServeArgs {
             udp_rate: (self.udp_rate > 0)
                 .then_some(RateLimit { bytes_per_second: self.udp_rate, burst: self.udp_burst }),
             udp_rate_loopback: self.udp_rate_loopback,
+            faults: self.faults.faults(),
             panic_on: None,
         }
     }
@@ -152,6 +157,9 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let signals = server::Signals::install();
         announce(&server)?;
         warn_if_reachable(&server, &config);
+        if let Some(faults) = &config.faults {
+            tracing::warn!("faults on, on purpose, for testing a client: {}", faults.describe());
+        }
         tracing::info!(model = %config.model, encoding = %config.encoding, "ready");
         match signals {
             Ok(signals) => {

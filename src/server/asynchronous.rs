@@ -37,6 +37,7 @@ use self::exchange::{deadline_tick, Buffers, Exchange, Progress};
 use super::bind::join;
 use super::connection::{accept_failed, admit, ended, opened, Ending};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::faulty_udp::FaultyReplies;
 use super::{Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
 
@@ -99,6 +100,8 @@ enum Source {
         request: Vec<u8>,
         reply: Vec<u8>,
         pending: Option<SocketAddr>,
+        /// Replies dropped, delayed, duplicated or reordered on purpose, when faults are on.
+        faults: Option<Box<FaultyReplies>>,
     },
 }
 
@@ -114,7 +117,8 @@ struct Worker {
     buffers: Buffers,
     /// Tokens with more to do than one turn allowed: served again before the next wait.
     again: Vec<Token>,
-    /// Tokens to serve again at an instant (a source pausing after an error).
+    /// Tokens to serve again at an instant: a source pausing after an error or holding a reply
+    /// back on purpose, a connection pausing between two segments of a reply (faults).
     later: Vec<(Instant, Token)>,
     /// How often deadlines are checked, and when next.
     tick: Duration,
@@ -151,10 +155,11 @@ impl Worker {
             )?;
             let local_port = socket.local_addr().map_or(0, |a| a.port());
             let (request, reply, pending) = (vec![0; RECEIVE_BUFFER], Vec::new(), None);
-            sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending }));
+            let faults = context.fault_plan().map(|plan| Box::new(FaultyReplies::new(plan)));
+            sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults }));
         }
         let tick = deadline_tick(&context.config);
-        let buffers = Buffers::new(context.config.read_chunk);
+        let buffers = Buffers::new(context.config.read_chunk, context.fault_plan());
         let worker = Self {
             index,
             poll,
@@ -278,6 +283,7 @@ impl Worker {
         match turn.unwrap_or(Progress::Done(Err(Ending::Panic))) {
             Progress::Waiting => {}
             Progress::Again => self.again.push(Token(CONNECTIONS + slot)),
+            Progress::Later(at) => self.later.push((at, Token(CONNECTIONS + slot))),
             Progress::Done(outcome) => self.close(slot, &outcome),
         }
     }
@@ -312,11 +318,15 @@ impl Worker {
     /// reading waits until it is sent, rather than dropping it.
     fn answer_datagrams(&mut self, n: usize) {
         let context = &*self.context;
-        let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending })) =
+        let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults })) =
             self.sources.get_mut(n)
         else {
             return;
         };
+        let send = |reply: &[u8], peer| socket.send_to(reply, peer);
+        if let Some(faults) = faults {
+            faults.flush(Instant::now(), context, send);
+        }
         if let Some(peer) = *pending {
             match socket.send_to(reply, peer) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -328,6 +338,12 @@ impl Worker {
             match socket.recv_from(request) {
                 Ok((len, peer)) => {
                     if answer(request.get(..len).unwrap_or_default(), peer, *local_port, context, reply) {
+                        if let Some(faults) = faults {
+                            if let Some(due) = faults.reply(reply, peer, Instant::now(), context, send) {
+                                self.later.push((due, Token(n)));
+                            }
+                            continue;
+                        }
                         match socket.send_to(reply, peer) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 *pending = Some(peer);
@@ -353,7 +369,8 @@ impl Worker {
     fn stop(&mut self) {
         self.stopped = true;
         self.sources.iter_mut().for_each(|source| *source = None);
-        self.later.clear();
+        // A connection sending a reply slowly on purpose comes back at its time.
+        self.later.retain(|(_, token)| token.0 >= CONNECTIONS);
         self.again.retain(|token| token.0 >= CONNECTIONS);
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::RateLimit;
+use crate::faults::Faults;
 use crate::transform::Encoding;
 
 /// How a server handles many clients.
@@ -77,6 +78,9 @@ pub struct Config {
     /// Apply `udp_rate` to loopback clients too (by default only to others, so local
     /// benchmarks are not throttled).
     pub udp_rate_loopback: bool,
+    /// Faults injected into replies on purpose, for testing a client (`upcase serve --drop`,
+    /// `--delay`, `--split`, ...). `None`, the default: every reply is sent at once, whole, once.
+    pub faults: Option<Faults>,
     /// Test-only fault injection: panic while handling any read or datagram that contains these
     /// bytes, to prove a panic in one handler does not take down the server. Always `None` in
     /// the binary.
@@ -101,6 +105,7 @@ impl Default for Config {
             udp_allow_low_ports: false,
             udp_rate: Some(RateLimit::default()),
             udp_rate_loopback: false,
+            faults: None,
             panic_on: None,
         }
     }

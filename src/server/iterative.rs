@@ -14,7 +14,7 @@ use super::Context;
 
 /// Serves `listener` until the server stops, one connection at a time.
 pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
-    let mut buffers = Buffers::new(context.config.read_chunk);
+    let mut buffers = Buffers::new(context);
     accept_loop(&listener, context, |stream, peer| {
         let handle = stream.try_clone().ok();
         if let Some(key) = admit(context, handle, peer, context.config.max_connections) {

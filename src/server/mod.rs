@@ -19,6 +19,8 @@
 //!   connection served with socket timeouts, the UDP receive loop).
 //! - `shutdown`: stop, grace period, force-close, and the signals that start them.
 //! - [`stats`]: the counters; [`rate_limit`]: per-source budgets of UDP reply bytes.
+//! - `faulty_udp`: UDP replies dropped, delayed, duplicated or reordered on purpose, when
+//!   [`Config::faults`] asks for it (TCP's slow replies are in each model's write path).
 //!
 //! Every model speaks the same protocol (`docs/PROTOCOL.md`). Nothing a client sends may crash,
 //! hang or exhaust the server: every limit is a [`Config`] field, and errors on one connection or
@@ -30,6 +32,7 @@ mod blocking;
 mod config;
 mod connection;
 mod datagram;
+mod faulty_udp;
 mod iterative;
 pub mod rate_limit;
 mod shutdown;
@@ -117,6 +120,8 @@ pub(crate) struct Context {
     fresh_uppercaser: crate::transform::Uppercaser,
     /// Wakes the async model's workers, each blocked in its own event loop, to see a stop.
     wakers: std::sync::OnceLock<Vec<mio::Waker>>,
+    /// How many fault plans were handed out: each stream of replies gets the seed's next stream.
+    fault_plans: std::sync::atomic::AtomicU64,
 }
 
 impl Context {
@@ -132,7 +137,15 @@ impl Context {
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
             wakers: std::sync::OnceLock::new(),
+            fault_plans: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The decisions for one stream of replies (a UDP loop, a worker's or a thread's TCP
+    /// connections), when faults are configured; `None`, and nothing counted, otherwise.
+    pub(crate) fn fault_plan(&self) -> Option<crate::faults::Plan> {
+        let faults = self.config.faults.as_ref()?;
+        Some(faults.plan(self.fault_plans.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
     }
 
     /// Keeps the wakers of the async model's workers, for [`Self::wake_workers`].

@@ -33,7 +33,7 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
                 .name(format!("upcase-tcp-{peer}"))
                 .stack_size(CONNECTION_STACK)
                 .spawn_scoped(scope, move || {
-                    let mut buffers = Buffers::new(context.config.read_chunk);
+                    let mut buffers = Buffers::new(context);
                     serve_connection(stream, peer, key, context, &mut buffers);
                 });
             if let Err(e) = spawned {
