@@ -155,11 +155,11 @@ impl Worker {
             )?;
             let local_port = socket.local_addr().map_or(0, |a| a.port());
             let (request, reply, pending) = (vec![0; RECEIVE_BUFFER], Vec::new(), None);
-            let faults = context.fault_plan().map(|plan| Box::new(FaultyReplies::new(plan)));
+            let faults = context.fault_plan(Transport::Udp).map(|plan| Box::new(FaultyReplies::new(plan)));
             sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults }));
         }
         let tick = deadline_tick(&context.config);
-        let buffers = Buffers::new(context.config.read_chunk, context.fault_plan());
+        let buffers = Buffers::new(context.config.read_chunk, context.fault_plan(Transport::Tcp));
         let worker = Self {
             index,
             poll,

@@ -20,7 +20,7 @@ use super::shutdown::STOP_POLL;
 use super::stats::add;
 use super::{stream, Context};
 use crate::faults::Plan;
-use crate::net::{is_timeout, RECEIVE_BUFFER};
+use crate::net::{is_timeout, Transport, RECEIVE_BUFFER};
 
 /// Hands each connection accepted on `listener` to `serve`, until the server stops. Never ends
 /// on an accept error: it backs off and tries again.
@@ -61,7 +61,7 @@ pub(crate) struct Buffers {
 impl Buffers {
     pub(crate) fn new(context: &Context) -> Self {
         let input = vec![0; context.config.read_chunk.max(1)];
-        Self { input, reply: Vec::new(), faults: context.fault_plan() }
+        Self { input, reply: Vec::new(), faults: context.fault_plan(Transport::Tcp) }
     }
 }
 
@@ -204,7 +204,7 @@ pub(crate) fn answer_datagrams(socket: &UdpSocket, context: &Context) {
     let mut request = vec![0; RECEIVE_BUFFER];
     let mut reply = Vec::new();
     let local_port = socket.local_addr().map_or(0, |a| a.port());
-    let mut faults = context.fault_plan().map(FaultyReplies::new);
+    let mut faults = context.fault_plan(Transport::Udp).map(FaultyReplies::new);
     let send = |reply: &[u8], peer| socket.send_to(reply, peer);
     while !context.shutdown.stop.is_cancelled() {
         match socket.recv_from(&mut request) {

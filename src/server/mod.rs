@@ -120,8 +120,10 @@ pub(crate) struct Context {
     fresh_uppercaser: crate::transform::Uppercaser,
     /// Wakes the async model's workers, each blocked in its own event loop, to see a stop.
     wakers: std::sync::OnceLock<Vec<mio::Waker>>,
-    /// How many fault plans were handed out: each stream of replies gets the seed's next stream.
-    fault_plans: std::sync::atomic::AtomicU64,
+    /// How many fault plans were handed out, UDP's and TCP's: each stream of replies gets a
+    /// stream of the seed of its own, numbered per transport so that one transport's loops
+    /// starting first never shift the other's decisions.
+    fault_plans: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Context {
@@ -137,15 +139,20 @@ impl Context {
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
             wakers: std::sync::OnceLock::new(),
-            fault_plans: std::sync::atomic::AtomicU64::new(0),
+            fault_plans: Default::default(),
         }
     }
 
     /// The decisions for one stream of replies (a UDP loop, a worker's or a thread's TCP
     /// connections), when faults are configured; `None`, and nothing counted, otherwise.
-    pub(crate) fn fault_plan(&self) -> Option<crate::faults::Plan> {
+    pub(crate) fn fault_plan(&self, transport: Transport) -> Option<crate::faults::Plan> {
         let faults = self.config.faults.as_ref()?;
-        Some(faults.plan(self.fault_plans.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+        let (counter, parity) = match transport {
+            Transport::Udp => (&self.fault_plans[0], 0),
+            Transport::Tcp => (&self.fault_plans[1], 1),
+        };
+        let nth = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(faults.plan(nth * 2 + parity))
     }
 
     /// Keeps the wakers of the async model's workers, for [`Self::wake_workers`].
