@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::check_client::ClientArgs;
 use super::{exit, parse_duration, parse_encoding, Target};
 use upcase::check::{self, report, Options, Rubric, Verdict};
 use upcase::transform::Encoding;
@@ -61,16 +62,32 @@ pub(super) struct CheckArgs {
     /// `unicode = 20`); what it leaves out keeps the default.
     #[arg(long, value_name = "RUBRIC.toml")]
     rubric: Option<PathBuf>,
+
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let card = match args.client.card(&args.target, args.budget, args.rubric.as_deref()) {
+        Some(Ok(card)) => card,
+        Some(Err(code)) => return Ok(code),
+        None => match server_card(&args) {
+            Ok(card) => card,
+            Err(code) => return Ok(code),
+        },
+    };
+    print_card(&card, &args)
+}
+
+/// A server's card, or the exit status of a rubric that could not be read.
+fn server_card(args: &CheckArgs) -> Result<check::Card, ExitCode> {
     let transport = args.target.transport();
     let rubric = match &args.rubric {
         Some(path) => match Rubric::load(path, transport) {
             Ok(rubric) => rubric,
             Err(error) => {
                 eprintln!("upcase: error: {error}");
-                return Ok(ExitCode::from(exit::CANNOT_RUN));
+                return Err(ExitCode::from(exit::CANNOT_RUN));
             }
         },
         None => Rubric::default_for(transport),
@@ -83,7 +100,11 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         encoding: args.encoding,
         rubric,
     };
-    let card = check::run(&options);
+    Ok(check::run(&options))
+}
+
+/// Prints the card in the format asked for, and turns its verdict into the exit status.
+fn print_card(card: &check::Card, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if let (Verdict::CannotRun, Some(problem)) = (card.verdict, &card.problem) {
         eprintln!("upcase: error: {problem}");
     }
@@ -92,11 +113,11 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let colour = std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
-            report::text(&card, colour)
+            report::text(card, colour)
         }
-        Format::Json => report::json(&card)? + "\n",
-        Format::Gradescope => report::gradescope(&card)? + "\n",
-        Format::Junit => report::junit(&card)? + "\n",
+        Format::Json => report::json(card)? + "\n",
+        Format::Gradescope => report::gradescope(card)? + "\n",
+        Format::Junit => report::junit(card)? + "\n",
     };
     print!("{printed}");
     let code = match card.verdict {

@@ -6,6 +6,7 @@
 
 mod bench;
 mod check;
+mod check_client;
 mod exit;
 mod faults;
 mod merge;
@@ -39,7 +40,8 @@ enum Command {
     Send(send::SendArgs),
     /// Load an uppercase server and measure it, checking every reply (rr, crr or stream).
     Bench(Box<bench::BenchArgs>),
-    /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp).
+    /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp); or,
+    /// with --client CMD, grade a client, playing its server.
     Check(check::CheckArgs),
 }
 
