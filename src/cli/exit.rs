@@ -5,7 +5,7 @@
 //! |---|---|---|---|---|
 //! | 0 | stopped by a signal, cleanly | every request answered | every reply right | `PASS`, `PASS_WITH_WARNINGS` |
 //! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` |
-//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, or a bad `--rubric` |
+//! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, a bad `--rubric`, or `--client`'s server cannot be played at `--to` |
 //! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) |
 //! | 130 | a second signal during the grace period | | | |
 

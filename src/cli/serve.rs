@@ -48,7 +48,7 @@ pub(super) struct ServeArgs {
     max_threads: usize,
 
     /// Async model: event loops, each a thread with its own sockets and connections. Threaded
-    /// model: threads reading each UDP socket [default: number of cores].
+    /// model: threads reading each UDP socket [default: number of cores; 1 with faults on].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
 
@@ -111,12 +111,16 @@ fn parse_model(name: &str) -> Result<Model, String> {
 impl ServeArgs {
     fn config(&self) -> Config {
         let defaults = Config::default();
+        let faults = self.faults.faults();
+        // Each worker draws its own fault decisions, and which worker a client lands on depends
+        // on its port: one worker, unless told otherwise, so that a seed replays the same faults.
+        let workers = if faults.is_some() { 1 } else { defaults.workers };
         Config {
             model: self.model,
             encoding: self.encoding,
             max_connections: self.max_connections,
             max_threads: self.max_threads,
-            workers: self.workers.unwrap_or(defaults.workers),
+            workers: self.workers.unwrap_or(workers),
             idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
             write_timeout: self.write_timeout,
             max_connection_time: Some(self.max_connection_time).filter(|d| !d.is_zero()),
@@ -127,7 +131,7 @@ impl ServeArgs {
             udp_rate: (self.udp_rate > 0)
                 .then_some(RateLimit { bytes_per_second: self.udp_rate, burst: self.udp_burst }),
             udp_rate_loopback: self.udp_rate_loopback,
-            faults: self.faults.faults(),
+            faults,
             panic_on: None,
         }
     }

@@ -17,6 +17,11 @@
 //! connections, answer queued datagrams and advance each ready connection, each within a budget
 //! so that none starves the others; every so often, close connections past their deadline.
 //! A panic while serving one connection ends that connection only.
+//!
+//! Faults on purpose ([`super::Config::faults`]): a UDP reply held back waits in its socket's
+//! queue, and a TCP connection sending a reply late or in segments asks for a turn at an instant
+//! (`Progress::Later`); both come back through the worker's `later` list, never by blocking it.
+//! Without faults, a reply costs one `Option` check more.
 
 mod exchange;
 #[cfg(test)]
@@ -155,11 +160,13 @@ impl Worker {
             )?;
             let local_port = socket.local_addr().map_or(0, |a| a.port());
             let (request, reply, pending) = (vec![0; RECEIVE_BUFFER], Vec::new(), None);
-            let faults = context.fault_plan(Transport::Udp).map(|plan| Box::new(FaultyReplies::new(plan)));
+            let plan = context.fault_plan(Transport::Udp, index as u64);
+            let faults = plan.map(|plan| Box::new(FaultyReplies::new(plan)));
             sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults }));
         }
         let tick = deadline_tick(&context.config);
-        let buffers = Buffers::new(context.config.read_chunk, context.fault_plan(Transport::Tcp));
+        let buffers =
+            Buffers::new(context.config.read_chunk, context.fault_plan(Transport::Tcp, index as u64));
         let worker = Self {
             index,
             poll,

@@ -59,9 +59,10 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    pub(crate) fn new(context: &Context) -> Self {
+    /// Buffers for the `nth` serving thread (its faults plan's number).
+    pub(crate) fn new(context: &Context, nth: u64) -> Self {
         let input = vec![0; context.config.read_chunk.max(1)];
-        Self { input, reply: Vec::new(), faults: context.fault_plan(Transport::Tcp) }
+        Self { input, reply: Vec::new(), faults: context.fault_plan(Transport::Tcp, nth) }
     }
 }
 
@@ -196,15 +197,15 @@ impl<'a> Exchange<'a> {
 }
 
 /// Answers datagrams on `socket` until the server stops: the whole of the iterative UDP server,
-/// and each thread of the threaded one.
-pub(crate) fn answer_datagrams(socket: &UdpSocket, context: &Context) {
+/// and each thread of the threaded one (the `nth`, for its faults plan).
+pub(crate) fn answer_datagrams(socket: &UdpSocket, nth: u64, context: &Context) {
     if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
         tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
     }
     let mut request = vec![0; RECEIVE_BUFFER];
     let mut reply = Vec::new();
     let local_port = socket.local_addr().map_or(0, |a| a.port());
-    let mut faults = context.fault_plan(Transport::Udp).map(FaultyReplies::new);
+    let mut faults = context.fault_plan(Transport::Udp, nth).map(FaultyReplies::new);
     let send = |reply: &[u8], peer| socket.send_to(reply, peer);
     while !context.shutdown.stop.is_cancelled() {
         match socket.recv_from(&mut request) {

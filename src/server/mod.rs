@@ -120,10 +120,6 @@ pub(crate) struct Context {
     fresh_uppercaser: crate::transform::Uppercaser,
     /// Wakes the async model's workers, each blocked in its own event loop, to see a stop.
     wakers: std::sync::OnceLock<Vec<mio::Waker>>,
-    /// How many fault plans were handed out, UDP's and TCP's: each stream of replies gets a
-    /// stream of the seed of its own, numbered per transport so that one transport's loops
-    /// starting first never shift the other's decisions.
-    fault_plans: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Context {
@@ -139,20 +135,20 @@ impl Context {
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
             wakers: std::sync::OnceLock::new(),
-            fault_plans: Default::default(),
         }
     }
 
-    /// The decisions for one stream of replies (a UDP loop, a worker's or a thread's TCP
-    /// connections), when faults are configured; `None`, and nothing counted, otherwise.
-    pub(crate) fn fault_plan(&self, transport: Transport) -> Option<crate::faults::Plan> {
+    /// The decisions for the replies of one serving loop, when faults are configured (`None`
+    /// otherwise): `nth` numbers the loop among those of its transport (a worker, a UDP thread, a
+    /// connection's thread). A loop's UDP sockets (IPv4 and IPv6) draw the same decisions, so a
+    /// client meets the same faults whichever family it uses.
+    pub(crate) fn fault_plan(&self, transport: Transport, nth: u64) -> Option<crate::faults::Plan> {
         let faults = self.config.faults.as_ref()?;
-        let (counter, parity) = match transport {
-            Transport::Udp => (&self.fault_plans[0], 0),
-            Transport::Tcp => (&self.fault_plans[1], 1),
+        let parity = match transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
         };
-        let nth = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(faults.plan(nth * 2 + parity))
+        Some(faults.plan(nth.saturating_mul(2).saturating_add(parity)))
     }
 
     /// Keeps the wakers of the async model's workers, for [`Self::wake_workers`].

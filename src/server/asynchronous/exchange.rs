@@ -6,7 +6,8 @@
 //! slow to read a reply, and then at most one reply (3× a read chunk). Its deadline (idle, reply
 //! not read, or end of its lifetime, whichever is nearest) is a field its worker checks; no timer
 //! is registered anywhere, so a connection costs no allocation and no system call beyond its own
-//! reads and writes.
+//! reads and writes. A reply the faults plan makes late or splits into segments becomes the
+//! pending reply, written a segment per turn, the worker booking the next turn at its instant.
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
