@@ -135,7 +135,15 @@ impl Criterion {
 
     /// Whether it grades a client (`upcase check --client`) rather than a server.
     pub fn is_for_clients(self) -> bool {
-        self >= Self::PrintsTheReply
+        matches!(
+            self,
+            Self::PrintsTheReply
+                | Self::SurvivesLoss
+                | Self::WaitsForLateReplies
+                | Self::ReadsTheWholeReply
+                | Self::HandlesBadBytes
+                | Self::FailsClearly
+        )
     }
 }
 

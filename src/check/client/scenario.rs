@@ -157,6 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn every_row_is_charged_to_a_client_criterion_of_its_transport() {
+        for transport in [Transport::Tcp, Transport::Udp] {
+            for scenario in Scenario::for_transport(transport) {
+                let criterion = crate::check::Criterion::for_row(scenario.name());
+                assert!(
+                    criterion.is_some_and(|c| c.is_for_clients() && c.applies_to(transport)),
+                    "{scenario:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_replies_are_what_the_scenarios_promise() {
         assert_eq!(Scenario::Normal.expected(), b"HELLO, WORLD");
         assert_eq!(Scenario::NotUtf8.expected(), b"CAF\xC9 AU LAIT");
