@@ -69,7 +69,7 @@ impl Run {
 
     /// How many requests it sent, in words.
     fn sent(&self) -> String {
-        match self.seen.requests.len() {
+        match self.seen.requests {
             1 => "once".to_owned(),
             2 => "twice".to_owned(),
             n => format!("{n} times"),
@@ -150,7 +150,7 @@ pub(super) fn row(
                 run.sent()
             );
             row(Status::Fail, evidence, &language.set_a_timeout_and_retry())
-        } else if run.seen.requests.is_empty() {
+        } else if run.seen.requests == 0 {
             let evidence = format!("sent nothing to {target} in {bound}, and was still running: stopped");
             row(Status::Fail, evidence, "Send the sentence read on stdin to the address the client is given.")
         } else {
@@ -178,13 +178,13 @@ pub(super) fn row(
         };
     }
     let said = run.said().map(|said| format!(": \"{said}\"")).unwrap_or_default();
-    let first_len = run.seen.requests.first().map_or(0, Vec::len);
+    let first_len = run.seen.first.as_ref().map_or(0, Vec::len);
     let shown = printed_prefix(&run.stdout.bytes, &expected);
     let (n, p) = (thousands(expected.len()), thousands(shown));
-    let (evidence, advice) = if run.seen.requests.is_empty() {
+    let (evidence, advice) = if run.seen.requests == 0 {
         let evidence = format!("{exit} without sending anything to {target}{said}");
         (evidence, "Send the sentence read on stdin to the address the client is given.".to_owned())
-    } else if scenario == Scenario::Lost && run.seen.requests.len() == 1 {
+    } else if scenario == Scenario::Lost && run.seen.requests == 1 {
         (
             format!("gave up after the reply was lost, without sending again ({exit}){said}"),
             language.set_a_timeout_and_retry(),

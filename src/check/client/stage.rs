@@ -32,6 +32,10 @@ const QUIET: Duration = Duration::from_secs(1);
 const LINGER: Duration = Duration::from_secs(1);
 /// The most of one request kept for the evidence.
 const KEPT: usize = 64 * 1024;
+/// Connections accepted, or datagrams answered, per socket in one turn of the stage.
+const BATCH: usize = 64;
+/// Connections answered in one scenario; later ones are closed at once.
+const MAX_CONNECTIONS: usize = 32;
 
 /// What the stage does in one scenario.
 #[derive(Debug, Clone)]
@@ -49,10 +53,19 @@ pub(super) struct Act {
 /// What the stage saw in one scenario.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Seen {
-    /// Each datagram, or what each connection sent before its reply (at most 64 KiB of each).
-    pub(super) requests: Vec<Vec<u8>>,
+    /// Requests: datagrams, or connections with what each sent before its reply.
+    pub(super) requests: usize,
+    /// The first request (at most 64 KiB of it), for the evidence.
+    pub(super) first: Option<Vec<u8>>,
     /// Replies sent (lost ones not counted).
     pub(super) replies: usize,
+}
+
+impl Seen {
+    fn request(&mut self, request: &[u8]) {
+        self.requests += 1;
+        self.first.get_or_insert_with(|| request.get(..KEPT.min(request.len())).unwrap_or_default().to_vec());
+    }
 }
 
 /// The sockets the client's requests arrive on.
@@ -118,6 +131,7 @@ impl Stage {
         let mut faulty = act.faulty;
         let mut late: Vec<(Instant, usize, SocketAddr, Vec<u8>)> = Vec::new();
         let mut buffer = vec![0; RECEIVE_BUFFER];
+        let mut accepted = 0;
         thread::scope(|scope| {
             while !stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
@@ -129,7 +143,14 @@ impl Stage {
                 let next = late.iter().map(|(due, ..)| due.saturating_duration_since(now)).min();
                 self.wait(next.map_or(POLL, |next| next.min(POLL)));
                 for listener in &self.listeners {
-                    while let Ok((stream, _)) = listener.accept() {
+                    // At most a batch a turn: a client that floods cannot keep the stage from `stop`.
+                    for (stream, _) in std::iter::from_fn(|| listener.accept().ok()).take(BATCH) {
+                        accepted += 1;
+                        if accepted > MAX_CONNECTIONS {
+                            // A client connecting over and over gets closed connections, not a
+                            // thread each.
+                            continue;
+                        }
                         let fate = if faulty > 0 { plan.tcp_reply() } else { TcpFate::default() };
                         faulty = faulty.saturating_sub(1);
                         let seen = &seen;
@@ -137,13 +158,15 @@ impl Stage {
                     }
                 }
                 for (index, socket) in self.sockets.iter().enumerate() {
-                    while let Ok((len, peer)) = socket.recv_from(&mut buffer) {
+                    for _ in 0..BATCH {
+                        let Ok((len, peer)) = socket.recv_from(&mut buffer) else { break };
                         let request = buffer.get(..len).unwrap_or_default();
                         let fate = if faulty > 0 { plan.udp_reply() } else { UdpFate::default() };
                         faulty = faulty.saturating_sub(1);
                         let mut seen = lock(&seen);
-                        seen.requests.push(request.get(..KEPT.min(len)).unwrap_or_default().to_vec());
-                        if fate.drop {
+                        seen.request(request);
+                        // A client that floods gets no more late replies held than a batch.
+                        if fate.drop || (fate.delay.is_some() && late.len() >= BATCH) {
                             continue;
                         }
                         seen.replies += 1;
@@ -202,12 +225,16 @@ fn take_due<T>(
 /// sentence, or falls quiet), answers it as `fate` says, half-closes, and waits a moment for the
 /// client to close. Errors end the connection: the client's behaviour is the evidence, not ours.
 fn answer_connection(mut stream: TcpStream, fate: TcpFate, act: &Act, stop: &AtomicBool, seen: &Mutex<Seen>) {
-    if stream.set_nonblocking(false).and_then(|()| stream.set_read_timeout(Some(POLL))).is_err() {
+    let timeouts = stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_read_timeout(Some(POLL)))
+        .and_then(|()| stream.set_write_timeout(Some(POLL)));
+    if timeouts.is_err() {
         return;
     }
     let _ = stream.set_nodelay(true);
     let (request, open) = read_request(&mut stream, act.sentence_len, stop);
-    lock(seen).requests.push(request.clone());
+    lock(seen).request(&request);
     if request.is_empty() || !open {
         return;
     }
@@ -220,7 +247,7 @@ fn answer_connection(mut stream: TcpStream, fate: TcpFate, act: &Act, stop: &Ato
         if i > 0 && !pause(gap, stop) {
             return;
         }
-        if stream.write_all(segment).is_err() {
+        if !write_all(&mut stream, segment, stop) {
             return;
         }
     }
@@ -266,6 +293,23 @@ fn read_request(stream: &mut TcpStream, sentence_len: usize, stop: &AtomicBool) 
             Err(_) => return (request, false),
         }
     }
+}
+
+/// Writes all of `bytes`, waiting for a client that reads slowly (or not at all) only until the
+/// scenario ends; whether it all went.
+fn write_all(stream: &mut TcpStream, mut bytes: &[u8], stop: &AtomicBool) -> bool {
+    while !bytes.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match stream.write(bytes) {
+            Ok(0) => return false,
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Sleeps `span` in steps of [`POLL`]; `false` if the scenario ended meanwhile.
