@@ -10,6 +10,8 @@
 //! - [`check`]: `upcase check`, a report card grading any server against the lecture's protocol.
 //! - [`grade`]: `upcase grade`, a whole class checked, and the grades and cards handed back.
 //! - [`client`]: `upcase send`, the lecture's client made robust (timeouts, retries, streaming).
+//! - [`faults`]: seeded decisions to lose, delay, duplicate, reorder or split replies on purpose,
+//!   for testing a client (`upcase serve --drop`, `upcase check --client`).
 //! - [`net`]: the network vocabulary all of them share: [`net::Transport`], address resolution,
 //!   datagram sizes, and the one error for a server that cannot be reached ([`net::NetError`]).
 //! - [`format`]: how figures and bytes are written for people, the same in every report.
@@ -23,6 +25,7 @@ pub mod admin;
 pub mod bench;
 pub mod check;
 pub mod client;
+pub mod faults;
 pub mod format;
 pub mod grade;
 pub mod net;

@@ -39,7 +39,8 @@ fn class_file(dir: &Path) -> Option<PathBuf> {
     let (ada, ada_port) = server("correct_server.py")?;
     let (ben, ben_port) = server("tcp_toupper.c")?;
     let (dev, dev_port) = server("udp_last_byte.c")?;
-    let (eve_port, finn_port) = (free_port(), free_port());
+    let (finn, finn_port) = server("tcp_client_reads_all.py")?;
+    let eve_port = free_port();
     std::fs::create_dir_all(dir.join("ben's folder")).unwrap();
     let text = format!(
         r#"# A class of five, as a teacher writes it.
@@ -74,7 +75,7 @@ budget = "2s"
 
 [[submission]]
 name = "finn"
-client = "python3 tcp_client_reads_all.py {finn_port}"
+client = "{finn}"
 transport = "tcp"
 to = "127.0.0.1:{finn_port}"
 "#
@@ -97,7 +98,7 @@ fn csv_rows(out: &Path) -> Vec<Vec<String>> {
 }
 
 /// The columns of grades.csv.
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 16] = [
     "name",
     "score",
     "max",
@@ -109,6 +110,11 @@ const HEADER: [&str; 11] = [
     "many_clients",
     "clean_close",
     "runs_cleanly",
+    "prints_the_reply",
+    "waits_for_late_replies",
+    "reads_the_whole_reply",
+    "handles_bad_bytes",
+    "fails_clearly",
 ];
 
 /// Asserts each column named holds one of the values given (the crowd's and port 7's rows depend
@@ -158,10 +164,24 @@ fn assert_graded(output: &Output, out: &Path) {
         eve,
         &[("score", &["0"]), ("max", &["110"]), ("verdict", &["CANNOT_RUN"]), ("runs_cleanly", &["0"])],
     );
+    // A client that reads the whole reply and fails clearly without a server: full marks, on its
+    // own criteria (a server's are empty for it, as a client's are for the servers).
     cells_are(
         finn,
-        &[("score", &["0"]), ("max", &["100"]), ("verdict", &["CANNOT_RUN"]), ("runs_cleanly", &[""])],
+        &[
+            ("score", &["100"]),
+            ("max", &["100"]),
+            ("verdict", &["PASS"]),
+            ("runs_cleanly", &[""]),
+            ("lecture_client", &[""]),
+            ("prints_the_reply", &["35"]),
+            ("reads_the_whole_reply", &["25"]),
+            ("fails_clearly", &["15"]),
+        ],
     );
+    for row in [ada, ben, dev, eve] {
+        cells_are(row, &[("prints_the_reply", &[""]), ("fails_clearly", &[""])]);
+    }
 
     // Gradescope's results, one per submission, in the folder of its file name.
     for (row, folder) in rows[1..].iter().zip(["ada", "Ben_Okafor", "dev", "eve", "finn"]) {
@@ -212,7 +232,7 @@ fn assert_graded(output: &Output, out: &Path) {
             .to_owned()
     };
     assert!(failure(3, "lecture client").contains("did not start answering within 2s"));
-    assert_eq!(failure(4, "client"), "client grading not available in this build");
+    assert_eq!(failure(4, "normal reply"), "", "the client printed its reply");
     assert!(failure(2, "lecture client").contains("the last byte was not uppercased"));
 
     // The summary: a line per submission.
@@ -230,7 +250,10 @@ fn assert_graded(output: &Output, out: &Path) {
             && lines[4].contains("0 / 110  `sleep 30` did not start answering within 2s"),
         "{summary}"
     );
-    assert!(lines[5].ends_with("client grading not available in this build"), "{summary}");
+    assert!(
+        lines[5].starts_with("finn ") && lines[5].contains("PASS") && lines[5].contains("100 / 100"),
+        "{summary}"
+    );
     assert!(summary.contains("5 submissions graded in "), "{summary}");
 }
 
@@ -252,7 +275,7 @@ fn a_class_graded_one_at_a_time() {
         progress[1]
     );
     assert!(
-        progress[9].starts_with("graded finn: CANNOT_RUN, 0 of 100") && progress[9].ends_with("(0 left)"),
+        progress[9].starts_with("graded finn: PASS, 100 of 100") && progress[9].ends_with("(0 left)"),
         "{}",
         progress[9]
     );

@@ -97,7 +97,8 @@ pub enum Verdict {
     Fail,
     /// Nothing failed, but the budget ran out before every probe had run.
     Incomplete,
-    /// Nothing answered at the address, or it did not resolve: no probe could run.
+    /// Nothing answered at the address, or it did not resolve (a client's card: the client could
+    /// not be started): no probe could run.
     CannotRun,
 }
 
@@ -145,8 +146,12 @@ impl Counts {
 /// The whole card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Card {
-    /// The target as given.
+    /// The target as given: the server graded, or, on a client's card, where upcase played the
+    /// server.
     pub target: String,
+    /// The client's command line, on a client's card (`--client`); `None` on a server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     /// The address it resolved to (`None` when it did not resolve).
     pub addr: Option<SocketAddr>,
     /// The transport graded.
@@ -183,6 +188,35 @@ impl Card {
         elapsed: Duration,
         problem: Option<Problem>,
     ) -> Self {
+        let mut card = Self::graded(&options.target, addr, options.transport, rows, elapsed, problem);
+        card.encoding = options.encoding.map(|encoding| Encoding::name(encoding).to_owned());
+        card.regrade(&options.rubric);
+        card
+    }
+
+    /// A client's card: `command` graded with upcase playing the server at `target` (`addr`).
+    pub(super) fn for_client(
+        options: &super::client::ClientOptions,
+        addr: Option<SocketAddr>,
+        rows: Vec<Row>,
+        elapsed: Duration,
+        problem: Option<Problem>,
+    ) -> Self {
+        let mut card = Self::graded(&options.target, addr, options.transport, rows, elapsed, problem);
+        card.client = Some(options.command.clone());
+        card.regrade(&options.rubric);
+        card
+    }
+
+    /// A card with its verdict worked out from the rows, not yet scored.
+    fn graded(
+        target: &str,
+        addr: Option<SocketAddr>,
+        transport: Transport,
+        rows: Vec<Row>,
+        elapsed: Duration,
+        problem: Option<Problem>,
+    ) -> Self {
         let counts = Counts::of(&rows);
         let verdict = match &problem {
             Some(Problem::CannotRun(_)) => Verdict::CannotRun,
@@ -191,11 +225,12 @@ impl Card {
             None if counts.warn > 0 => Verdict::PassWithWarnings,
             None => Verdict::Pass,
         };
-        let mut card = Self {
-            target: options.target.clone(),
+        Self {
+            target: target.to_owned(),
+            client: None,
             addr,
-            transport: options.transport,
-            encoding: options.encoding.map(|encoding| Encoding::name(encoding).to_owned()),
+            transport,
+            encoding: None,
             verdict,
             problem: problem.map(Problem::into_words),
             counts,
@@ -204,9 +239,7 @@ impl Card {
             criteria: Vec::new(),
             rows,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        };
-        card.regrade(&options.rubric);
-        card
+        }
     }
 
     /// Adds rows after the probes' (what watching the program under test showed), with the

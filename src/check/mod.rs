@@ -25,9 +25,12 @@
 //!   round trips timed; `crowd`: many clients at once and a burst of connects; `loss`: UDP
 //!   requests under loss, with retries.
 //! - `progress`: the rows in order, the round trip after each, and what a death says.
+//! - [`client`]: `--client`, grading a client instead: upcase plays the server, scenario by
+//!   scenario; [`program`]: the supervisor of a program under test.
 //! - `wire`: bounded exchanges, and how an exchange ended, in words.
 
 pub mod card;
+pub mod client;
 mod conduct;
 mod connection;
 mod crowd;
@@ -92,6 +95,30 @@ pub enum CheckError {
         /// The operating system's reason.
         reason: io::Error,
     },
+    /// `--client`: the server cannot be played at the address the client talks to.
+    #[error(
+        "cannot play the server at {transport} {addr}: {}{}",
+        crate::net::describe_io(reason),
+        stage_hint(reason)
+    )]
+    Stage {
+        /// The transport played.
+        transport: Transport,
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        reason: io::Error,
+    },
+}
+
+fn stage_hint(reason: &io::Error) -> &'static str {
+    match reason.kind() {
+        io::ErrorKind::AddrInUse => {
+            " (a server already runs there: stop it, or give the client another port and --to the same one)"
+        }
+        io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges: use a port above 1023)",
+        _ => " (give --to the address the client talks to, e.g. localhost:12000)",
+    }
 }
 
 /// A probe: its name, and what it does to the server at the address.

@@ -285,6 +285,8 @@ impl Program {
         }
         let left_running = self.living();
         let exit = self.reap();
+        // Everything it printed is in the tail once every process holding stdout has exited.
+        self.stdout.wait_closed(LAST_WORDS_WAIT);
         self.watcher.finish();
         let stopped = Stopped { exit, ending, left_running };
         self.stopped = Some(stopped.clone());

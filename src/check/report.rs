@@ -29,12 +29,23 @@ pub enum ReportError {
 pub fn heading(card: &Card) -> String {
     let transport = card.transport.name().to_uppercase();
     let addr = card.addr.map(|addr| format!(", {addr}")).unwrap_or_default();
+    if let Some(command) = &card.client {
+        return format!(
+            "upcase check --client: `{command}` ({transport}, server played at {}{addr})",
+            card.target
+        );
+    }
     let encoding = card.encoding.as_deref().map(|name| format!(", {name}")).unwrap_or_default();
     format!("upcase check: {} ({transport}{addr}{encoding})", card.target)
 }
 
-/// How the round trip after every probe is described on a card.
+/// How the round trip after every probe is described on a server's card; how the scenarios ran,
+/// on a client's.
 fn round_trips(card: &Card) -> &'static str {
+    if card.client.is_some() {
+        return "Each scenario ran the client once, a sentence on its stdin, with upcase playing the server; a \
+                client still running at the scenario's end was stopped, with every process it started.";
+    }
     match card.transport {
         crate::net::Transport::Tcp => {
             "After every probe, a round trip (\"hello, world\", then a half-close, on a new connection) \
@@ -173,7 +184,11 @@ pub fn gradescope(card: &Card) -> Result<String, ReportError> {
         .map(|grade| {
             let rows: Vec<String> =
                 card.rows.iter().filter(|row| row.criterion == Some(grade.criterion)).map(row_line).collect();
-            let output = if rows.is_empty() {
+            let output = if rows.is_empty() && card.client.is_some() {
+                "No row of this criterion was charged: a flaw seen in another scenario was charged once, to \
+                 the criterion it belongs to."
+                    .to_owned()
+            } else if rows.is_empty() {
                 "No row of this criterion was charged: a flaw every reply shows is charged to the lecture's \
                  client instead."
                     .to_owned()

@@ -1,6 +1,7 @@
 //! Criteria and the rubric: the card's rows grouped into criteria, so that one flaw costs once
 //! (three cut sizes are one "reads the whole message"), and points per criterion, from a default
-//! or a teacher's `RUBRIC.toml`.
+//! or a teacher's `RUBRIC.toml`. A server's card and a client's (`--client`) have criteria of their
+//! own; one file may give points to both.
 //!
 //! Grading only: nothing here probes, prints or reads anything but the rubric file it is given.
 //! A row is charged to the criterion its name belongs to ([`Criterion::for_row`]), unless the
@@ -39,11 +40,23 @@ pub enum Criterion {
     /// Watched while it ran (only when upcase runs the program): no CPU spent while idle, no
     /// thread, process or zombie left per connection, ends on SIGTERM, restarts at once.
     RunsCleanly,
+    /// A client: prints the reply to its sentence.
+    PrintsTheReply,
+    /// A UDP client: a lost reply makes it send again, not wait forever.
+    SurvivesLoss,
+    /// A client: a reply a second and a half late is still awaited and printed.
+    WaitsForLateReplies,
+    /// A client: a reply in several segments, or of 5,000 bytes, is printed whole.
+    ReadsTheWholeReply,
+    /// A client: a reply that is not UTF-8 is printed (replaced or escaped), not a crash.
+    HandlesBadBytes,
+    /// A client: with no server, one clear line and a non-zero exit, not a traceback or a hang.
+    FailsClearly,
 }
 
 impl Criterion {
-    /// Every criterion, in the order cards list them.
-    pub const ALL: [Self; 7] = [
+    /// Every criterion, a server's then a client's, in the order cards list them.
+    pub const ALL: [Self; 13] = [
         Self::LectureClient,
         Self::WholeMessage,
         Self::Unicode,
@@ -51,6 +64,12 @@ impl Criterion {
         Self::ManyClients,
         Self::CleanClose,
         Self::RunsCleanly,
+        Self::PrintsTheReply,
+        Self::SurvivesLoss,
+        Self::WaitsForLateReplies,
+        Self::ReadsTheWholeReply,
+        Self::HandlesBadBytes,
+        Self::FailsClearly,
     ];
 
     /// The name in rubric files and JSON.
@@ -63,6 +82,12 @@ impl Criterion {
             Self::ManyClients => "many_clients",
             Self::CleanClose => "clean_close",
             Self::RunsCleanly => "runs_cleanly",
+            Self::PrintsTheReply => "prints_the_reply",
+            Self::SurvivesLoss => "survives_loss",
+            Self::WaitsForLateReplies => "waits_for_late_replies",
+            Self::ReadsTheWholeReply => "reads_the_whole_reply",
+            Self::HandlesBadBytes => "handles_bad_bytes",
+            Self::FailsClearly => "fails_clearly",
         }
     }
 
@@ -76,6 +101,12 @@ impl Criterion {
             Self::ManyClients => "serves many clients",
             Self::CleanClose => "closes cleanly",
             Self::RunsCleanly => "runs cleanly",
+            Self::PrintsTheReply => "prints the reply",
+            Self::SurvivesLoss => "survives a lost datagram",
+            Self::WaitsForLateReplies => "waits for a late reply",
+            Self::ReadsTheWholeReply => "reads the whole reply",
+            Self::HandlesBadBytes => "handles bytes that are not UTF-8",
+            Self::FailsClearly => "fails clearly with no server",
         }
     }
 
@@ -93,14 +124,37 @@ impl Criterion {
             "start" | "idle cpu" | "threads" | "processes" | "zombies" | "restart" | "stop" => {
                 Self::RunsCleanly
             }
+            "normal reply" => Self::PrintsTheReply,
+            "lost reply" => Self::SurvivesLoss,
+            "late reply" => Self::WaitsForLateReplies,
+            "segmented reply" | "5,000-byte reply" => Self::ReadsTheWholeReply,
+            "reply not utf-8" => Self::HandlesBadBytes,
+            "no server" => Self::FailsClearly,
             _ => return None,
         };
         Some(criterion)
     }
 
-    /// Whether a transport has rows of this criterion (UDP has no connection to close).
+    /// Whether a transport has rows of this criterion (UDP has no connection to close, TCP
+    /// loses nothing).
     pub fn applies_to(self, transport: Transport) -> bool {
-        !(self == Self::CleanClose && transport == Transport::Udp)
+        !matches!(
+            (self, transport),
+            (Self::CleanClose, Transport::Udp) | (Self::SurvivesLoss, Transport::Tcp)
+        )
+    }
+
+    /// Whether it grades a client (`upcase check --client`) rather than a server.
+    pub fn is_for_clients(self) -> bool {
+        matches!(
+            self,
+            Self::PrintsTheReply
+                | Self::SurvivesLoss
+                | Self::WaitsForLateReplies
+                | Self::ReadsTheWholeReply
+                | Self::HandlesBadBytes
+                | Self::FailsClearly
+        )
     }
 
     /// Whether only a check that runs the program itself has rows of this criterion.
@@ -187,24 +241,66 @@ impl Rubric {
         Self { points: points.iter().copied().collect(), warned: 0.5 }
     }
 
+    /// The default rubric for a client (`upcase check --client`): 100 points, most for printing
+    /// the reply, then what the network does to UDP (loss) or TCP (replies in pieces).
+    pub fn default_for_client(transport: Transport) -> Self {
+        let points: &[(Criterion, f64)] = match transport {
+            Transport::Tcp => &[
+                (Criterion::PrintsTheReply, 35.0),
+                (Criterion::WaitsForLateReplies, 10.0),
+                (Criterion::ReadsTheWholeReply, 25.0),
+                (Criterion::HandlesBadBytes, 15.0),
+                (Criterion::FailsClearly, 15.0),
+            ],
+            Transport::Udp => &[
+                (Criterion::PrintsTheReply, 30.0),
+                (Criterion::SurvivesLoss, 25.0),
+                (Criterion::WaitsForLateReplies, 10.0),
+                (Criterion::ReadsTheWholeReply, 10.0),
+                (Criterion::HandlesBadBytes, 10.0),
+                (Criterion::FailsClearly, 15.0),
+            ],
+        };
+        Self { points: points.iter().copied().collect(), warned: 0.5 }
+    }
+
     /// The default for the transport, with what the file at `path` says instead.
     ///
     /// # Errors
     /// [`RubricError`] when the file cannot be read, is not a rubric, or has a value out of range.
     pub fn load(path: &Path, transport: Transport) -> Result<Self, RubricError> {
+        Self::load_over(path, Self::default_for(transport))
+    }
+
+    /// [`Rubric::load`] for a client's card: the file may name a server's criteria too (one
+    /// rubric for a class), which a client's card leaves out, as a server's leaves out a client's.
+    ///
+    /// # Errors
+    /// As [`Rubric::load`].
+    pub fn load_for_client(path: &Path, transport: Transport) -> Result<Self, RubricError> {
+        Self::load_over(path, Self::default_for_client(transport))
+    }
+
+    fn load_over(path: &Path, default: Self) -> Result<Self, RubricError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| RubricError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text, transport).map_err(|e| match e {
+        Self::parse_over(&text, default).map_err(|e| match e {
             Err(source) => RubricError::Parse { path: path.to_owned(), source: Box::new(source) },
             Ok(why) => RubricError::Invalid { path: path.to_owned(), why },
         })
     }
 
-    /// A rubric from TOML text: `Err(Err(..))` when it does not parse, `Err(Ok(why))` when a
-    /// value is out of range.
+    /// A server's rubric from TOML text (see [`Self::parse_over`]).
+    #[cfg(test)]
     fn parse(text: &str, transport: Transport) -> Result<Self, Result<String, toml::de::Error>> {
+        Self::parse_over(text, Self::default_for(transport))
+    }
+
+    /// `default`, with what the TOML text says instead, for the criteria `default` has: `Err(Err(..))`
+    /// when it does not parse, `Err(Ok(why))` when a value is out of range.
+    fn parse_over(text: &str, default: Self) -> Result<Self, Result<String, toml::de::Error>> {
         let file: RubricFile = toml::from_str(text).map_err(Err)?;
-        let mut rubric = Self::default_for(transport);
+        let mut rubric = default;
         if let Some(warned) = file.warned {
             if !(0.0..=1.0).contains(&warned) {
                 return Err(Ok(format!("warned = {warned}: give a share from 0 to 1")));
@@ -215,8 +311,8 @@ impl Rubric {
             if !points.is_finite() || points < 0.0 {
                 return Err(Ok(format!("{} = {points}: give 0 or more points", criterion.id())));
             }
-            if criterion.applies_to(transport) {
-                rubric.points.insert(criterion, points);
+            if let Some(worth) = rubric.points.get_mut(&criterion) {
+                *worth = points;
             }
         }
         Ok(rubric)
@@ -315,87 +411,4 @@ fn round(points: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(name: &str, status: Status) -> Row {
-        Row::new(name, status, "", "")
-    }
-
-    #[test]
-    fn one_flaw_costs_once() {
-        let rows = [
-            row("lecture client", Status::Pass),
-            row("size 1,025", Status::Fail),
-            row("size 2,049", Status::Fail),
-            row("size 10,000", Status::Fail),
-            row("unicode", Status::Warn),
-            row("invalid utf-8", Status::Skip),
-            row("empty connection", Status::Skip),
-            row("many clients", Status::Pass),
-            row("latency", Status::Info),
-            row("half-close", Status::Pass),
-        ];
-        let grades = grade(&rows, &Rubric::default_for(Transport::Tcp));
-        let got: Vec<(&str, Outcome, f64)> =
-            grades.iter().map(|g| (g.criterion.id(), g.outcome, g.score)).collect();
-        assert_eq!(
-            got,
-            [
-                ("lecture_client", Outcome::Pass, 30.0),
-                ("whole_message", Outcome::Fail, 0.0),
-                ("unicode", Outcome::Warn, 7.5),
-                ("bad_input", Outcome::Untested, 0.0),
-                ("many_clients", Outcome::Pass, 15.0),
-                ("clean_close", Outcome::Pass, 10.0),
-            ]
-        );
-        assert_eq!(grades.get(1).map(|g| g.rows.len()), Some(3));
-    }
-
-    #[test]
-    fn the_defaults_add_up_to_100_for_each_transport_and_10_more_when_run() {
-        assert_eq!(Rubric::default_for(Transport::Tcp).total(false), 100.0);
-        assert_eq!(Rubric::default_for(Transport::Tcp).total(true), 110.0);
-        let udp = Rubric::default_for(Transport::Udp);
-        assert_eq!((udp.total(false), udp.total(true)), (100.0, 110.0));
-        assert!(!udp.points.contains_key(&Criterion::CleanClose));
-    }
-
-    #[test]
-    fn running_cleanly_is_graded_only_on_a_card_with_its_rows() {
-        let rubric = Rubric::default_for(Transport::Udp);
-        let probed = [row("lecture client", Status::Pass)];
-        let ids = |grades: &[Grade]| grades.iter().map(|g| g.criterion.id()).collect::<Vec<_>>();
-        assert!(!ids(&grade(&probed, &rubric)).contains(&"runs_cleanly"));
-        let run =
-            [row("lecture client", Status::Pass), row("idle cpu", Status::Fail), row("stop", Status::Pass)];
-        let grades = grade(&run, &rubric);
-        let runs =
-            grades.iter().find(|g| g.criterion == Criterion::RunsCleanly).map(|g| (g.outcome, g.score));
-        assert_eq!(runs, Some((Outcome::Fail, 0.0)));
-        assert_eq!(grades.iter().map(|g| g.max_score).sum::<f64>(), 110.0);
-    }
-
-    #[test]
-    fn a_file_overrides_what_it_names() {
-        let text = "warned = 0.25\n[points]\nlecture_client = 50\nclean_close = 0\n";
-        let rubric =
-            Rubric::parse(text, Transport::Tcp).unwrap_or_else(|_| Rubric::default_for(Transport::Tcp));
-        assert_eq!(rubric.warned, 0.25);
-        assert_eq!(rubric.points.get(&Criterion::LectureClient), Some(&50.0));
-        assert_eq!(rubric.points.get(&Criterion::CleanClose), Some(&0.0));
-        assert_eq!(rubric.points.get(&Criterion::Unicode), Some(&15.0), "kept from the default");
-        assert_eq!(rubric.total(false), 110.0);
-    }
-
-    #[test]
-    fn a_bad_file_says_what_is_wrong() {
-        let unknown = Rubric::parse("[points]\nspeed = 10\n", Transport::Tcp);
-        assert!(matches!(&unknown, Err(Err(e)) if e.to_string().contains("speed")), "{unknown:?}");
-        let negative = Rubric::parse("[points]\nunicode = -1\n", Transport::Tcp);
-        assert!(matches!(&negative, Err(Ok(why)) if why.starts_with("unicode = -1")), "{negative:?}");
-        let share = Rubric::parse("warned = 2\n", Transport::Tcp);
-        assert!(matches!(&share, Err(Ok(why)) if why.contains("from 0 to 1")), "{share:?}");
-    }
-}
+mod tests;

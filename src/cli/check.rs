@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::check_client::ClientArgs;
 use super::program::ProgramArgs;
 use super::{exit, parse_duration, parse_encoding, Target};
 use upcase::check::{self, netns, report, supervised, Options, Rubric, Verdict};
@@ -66,16 +67,32 @@ pub(super) struct CheckArgs {
 
     #[command(flatten)]
     program: ProgramArgs,
+
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let card = match args.client.card(&args.target, args.budget, args.rubric.as_deref(), args.program.dir()) {
+        Some(Ok(card)) => card,
+        Some(Err(code)) => return Ok(code),
+        None => match server_card(&args) {
+            Ok(card) => card,
+            Err(code) => return Ok(code),
+        },
+    };
+    print_card(&card, &args)
+}
+
+/// A server's card, or the exit status of a rubric that could not be read.
+fn server_card(args: &CheckArgs) -> Result<check::Card, ExitCode> {
     let transport = args.target.transport();
     let rubric = match &args.rubric {
         Some(path) => match Rubric::load(path, transport) {
             Ok(rubric) => rubric,
             Err(error) => {
                 eprintln!("upcase: error: {error}");
-                return Ok(ExitCode::from(exit::CANNOT_RUN));
+                return Err(ExitCode::from(exit::CANNOT_RUN));
             }
         },
         None => Rubric::default_for(transport),
@@ -94,13 +111,18 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             if supervision.isolated {
                 if let Err(error) = netns::enter_fresh() {
                     eprintln!("upcase: error: --isolated: {error}; run without --isolated");
-                    return Ok(ExitCode::from(exit::CANNOT_RUN));
+                    return Err(ExitCode::from(exit::CANNOT_RUN));
                 }
             }
             supervised::run_program(&options, &supervision)
         }
         None => check::run(&options),
     };
+    Ok(card)
+}
+
+/// Prints the card in the format asked for, and turns its verdict into the exit status.
+fn print_card(card: &check::Card, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if let (Verdict::CannotRun, Some(problem)) = (card.verdict, &card.problem) {
         eprintln!("upcase: error: {problem}");
     }
@@ -109,11 +131,11 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let colour = std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
-            report::text(&card, colour)
+            report::text(card, colour)
         }
-        Format::Json => report::json(&card)? + "\n",
-        Format::Gradescope => report::gradescope(&card)? + "\n",
-        Format::Junit => report::junit(&card)? + "\n",
+        Format::Json => report::json(card)? + "\n",
+        Format::Gradescope => report::gradescope(card)? + "\n",
+        Format::Junit => report::junit(card)? + "\n",
     };
     print!("{printed}");
     let code = match card.verdict {

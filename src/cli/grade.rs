@@ -52,22 +52,23 @@ pub(super) fn run(args: GradeArgs) -> anyhow::Result<ExitCode> {
         Ok(class) => class,
         Err(error) => return Ok(bad(&error)),
     };
-    let mut rubrics = HashMap::new();
+    let (mut rubrics, mut client_rubrics) = (HashMap::new(), HashMap::new());
     for transport in [Transport::Tcp, Transport::Udp] {
-        let rubric = match &args.rubric {
-            Some(path) => match Rubric::load(path, transport) {
-                Ok(rubric) => rubric,
-                Err(error) => return Ok(bad(&error)),
+        let (rubric, client_rubric) = match &args.rubric {
+            Some(path) => match (Rubric::load(path, transport), Rubric::load_for_client(path, transport)) {
+                (Ok(rubric), Ok(client_rubric)) => (rubric, client_rubric),
+                (Err(error), _) | (_, Err(error)) => return Ok(bad(&error)),
             },
-            None => Rubric::default_for(transport),
+            None => (Rubric::default_for(transport), Rubric::default_for_client(transport)),
         };
         rubrics.insert(transport, rubric);
+        client_rubrics.insert(transport, client_rubric);
     }
     if let Err(error) = std::fs::create_dir_all(&args.out) {
         return Ok(bad(&format!("cannot create the output folder {}: {error}", args.out.display())));
     }
     let (jobs, isolated) = isolation(usize::from(args.jobs));
-    let settings = Settings { rubrics, jobs, isolated };
+    let settings = Settings { rubrics, client_rubrics, jobs, isolated };
     let began = Instant::now();
     let progress = Progress::new(&class);
     let cards = grade::grade_class(&class, &settings, &|event| progress.show(&class, event));

@@ -6,7 +6,9 @@
 
 mod bench;
 mod check;
+mod check_client;
 mod exit;
+mod faults;
 mod grade;
 mod interrupt;
 mod merge;
@@ -55,7 +57,8 @@ enum Command {
     Send(send::SendArgs),
     /// Load an uppercase server and measure it, checking every reply (rr, crr or stream).
     Bench(Box<bench::BenchArgs>),
-    /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp).
+    /// Grade a server against the lecture's protocol and print a report card (TCP, or --udp); or,
+    /// with --client CMD, grade a client, playing its server.
     Check(check::CheckArgs),
     /// Grade a class: run every submission of CLASS.toml, check it, and write the grades and cards.
     Grade(grade::GradeArgs),

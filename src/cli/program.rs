@@ -20,8 +20,9 @@ pub(super) struct ProgramArgs {
     #[arg(long, value_name = "CMD")]
     run: Option<String>,
 
-    /// The directory to run --run's command in (the submission's).
-    #[arg(long, value_name = "DIR", requires = "run")]
+    /// The directory to run the program under test in (--run's server or --client's client: the
+    /// submission's).
+    #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 
     /// Run the program and the check in a network namespace of their own (root, or
@@ -32,6 +33,11 @@ pub(super) struct ProgramArgs {
 }
 
 impl ProgramArgs {
+    /// The directory to run the program under test in, if given.
+    pub(super) fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+
     /// What to run, if anything.
     pub(super) fn supervision(&self) -> Option<Supervision> {
         let command = self.run.clone()?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Args;
 
+use super::faults::FaultArgs;
 use super::{exit, parse_duration, parse_encoding, LogFormat};
 use upcase::admin::{self, AdminConfig};
 use upcase::server::{self, systemd, BindOptions, Config, Model, RateLimit, Server, Sockets};
@@ -61,7 +62,7 @@ pub(super) struct ServeArgs {
     max_threads: usize,
 
     /// Async model: event loops, each a thread with its own sockets and connections. Threaded
-    /// model: threads reading each UDP socket [default: number of cores].
+    /// model: threads reading each UDP socket [default: number of cores; 1 with faults on].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
 
@@ -109,6 +110,9 @@ pub(super) struct ServeArgs {
     /// Apply --udp-rate to loopback clients too.
     #[arg(long)]
     udp_rate_loopback: bool,
+
+    #[command(flatten)]
+    faults: FaultArgs,
 }
 
 fn parse_model(name: &str) -> Result<Model, String> {
@@ -121,12 +125,16 @@ fn parse_model(name: &str) -> Result<Model, String> {
 impl ServeArgs {
     fn config(&self) -> Config {
         let defaults = Config::default();
+        let faults = self.faults.faults();
+        // Each worker draws its own fault decisions, and which worker a client lands on depends
+        // on its port: one worker, unless told otherwise, so that a seed replays the same faults.
+        let workers = if faults.is_some() { 1 } else { defaults.workers };
         Config {
             model: self.model,
             encoding: self.encoding,
             max_connections: self.max_connections,
             max_threads: self.max_threads,
-            workers: self.workers.unwrap_or(defaults.workers),
+            workers: self.workers.unwrap_or(workers),
             idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
             write_timeout: self.write_timeout,
             max_connection_time: Some(self.max_connection_time).filter(|d| !d.is_zero()),
@@ -138,6 +146,7 @@ impl ServeArgs {
                 .then_some(RateLimit { bytes_per_second: self.udp_rate, burst: self.udp_burst }),
             udp_rate_loopback: self.udp_rate_loopback,
             observed: self.admin.is_some(),
+            faults,
             panic_on: None,
         }
     }
@@ -195,6 +204,9 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
         let status = format!("serving {}", listening.join(", "));
         if let Err(e) = systemd::notify_ready(&status, server.stop_token()) {
             tracing::warn!(error = %e, "cannot tell systemd the server is ready (NOTIFY_SOCKET)");
+        }
+        if let Some(faults) = &config.faults {
+            tracing::warn!("faults on, on purpose, for testing a client: {}", faults.describe());
         }
         let (stop, grace) = (server.stop_token(), config.grace);
         match signals {

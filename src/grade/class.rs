@@ -10,7 +10,7 @@
 //! dir = "alice"                   # relative to this file; default: this file's folder
 //! to = "localhost:12000"          # the default
 //! timeout = "1s"                  # the default: any single wait
-//! budget = "30s"                  # the default: the whole check
+//! budget = "30s"                  # the default: the whole check (60s for a client)
 //! ```
 //!
 //! Reading only: nothing here runs a submission or writes a file.
@@ -72,6 +72,9 @@ pub const DEFAULT_TO: &str = "localhost:12000";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The default budget of one check, as `upcase check`'s.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+/// The default budget of a client's check, as `upcase check --client`'s: its scenarios wait for
+/// a client that may hang, each up to its patience.
+pub const DEFAULT_CLIENT_BUDGET: Duration = Duration::from_secs(60);
 /// The files `grade` writes beside the submissions' folders: no submission may take their names.
 const RESERVED: [&str; 2] = ["grades.csv", "junit.xml"];
 
@@ -197,6 +200,10 @@ impl Class {
             }
             seen.insert(key, (name.clone(), line));
             let dir = entry.dir.map_or_else(|| base.clone(), |dir| base.join(dir.into_inner()));
+            let default_budget = match program {
+                Role::Server(_) => DEFAULT_BUDGET,
+                Role::Client(_) => DEFAULT_CLIENT_BUDGET,
+            };
             submissions.push(Submission {
                 name,
                 file_name,
@@ -206,7 +213,7 @@ impl Class {
                 dir,
                 timeout: duration(entry.timeout, DEFAULT_TIMEOUT)
                     .map_err(|(span, why)| bad(Some(span), why))?,
-                budget: duration(entry.budget, DEFAULT_BUDGET).map_err(|(span, why)| bad(Some(span), why))?,
+                budget: duration(entry.budget, default_budget).map_err(|(span, why)| bad(Some(span), why))?,
                 line,
             });
         }

@@ -28,8 +28,10 @@ use crate::net::Transport;
 /// How a class is graded.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Points per criterion, per transport.
+    /// Points per criterion, per transport, for servers.
     pub rubrics: HashMap<Transport, Rubric>,
+    /// Points per criterion, per transport, for clients.
+    pub client_rubrics: HashMap<Transport, Rubric>,
     /// How many submissions run at once (at least 1).
     pub jobs: usize,
     /// Whether each submission runs in a network namespace of its own.
@@ -44,11 +46,6 @@ pub enum Event<'a> {
     /// It was graded: its index and card.
     Graded(usize, &'a Card),
 }
-
-/// Why a client could not be graded in this build.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("client grading not available in this build")]
-pub struct ClientCheckUnavailable;
 
 /// Grades every submission of `class`, `settings.jobs` at a time, telling `progress` as each
 /// starts and ends; the cards come back in the class's order.
@@ -105,24 +102,29 @@ pub fn grade(submission: &Submission, settings: &Settings) -> Card {
         Role::Server(_) => {
             supervised::run_program(&options, &Supervision { spec, isolated: settings.isolated })
         }
-        Role::Client(_) => grade_client(&options, &spec).unwrap_or_else(|error| {
+        Role::Client(_) => grade_client(&options, spec).unwrap_or_else(|error| {
             check::cannot_check(&options, "client", &error.to_string(), CLIENT_ADVICE, started.elapsed())
         }),
     }
 }
 
-/// Advice on a client that could not be graded because this build cannot.
-const CLIENT_ADVICE: &str =
-    "Grade clients with a build of upcase that has the client check (upcase check --client).";
+/// Advice on a client that could not be graded because the server it needs could not be played.
+const CLIENT_ADVICE: &str = "The grading machine could not play the server at this address: free the port \
+                             (another program holds it), or give the submission another `to`.";
 
 /// Grades a client submission: upcase plays the server at its address and runs the client
-/// against it.
+/// against it, once per scenario ([`check::client`]).
 ///
 /// # Errors
-/// [`ClientCheckUnavailable`]: this build has no client check yet.
-// The client check (`check::client`) is built on its own branch; once merged, this calls it.
-fn grade_client(_options: &Options, _spec: &Spec) -> Result<Card, ClientCheckUnavailable> {
-    Err(ClientCheckUnavailable)
+/// [`check::CheckError`] when the server cannot be played at the submission's address.
+fn grade_client(options: &Options, spec: Spec) -> Result<Card, check::CheckError> {
+    let transport = options.transport;
+    let mut client = check::client::ClientOptions::new(spec.command, transport);
+    client.dir = spec.dir;
+    client.target.clone_from(&options.target);
+    client.budget = options.budget;
+    client.rubric = options.rubric.clone();
+    check::client::run(&client)
 }
 
 /// The check's options for a submission.
@@ -134,7 +136,16 @@ fn options(submission: &Submission, settings: &Settings) -> Options {
         timeout: submission.timeout,
         budget: submission.budget,
         encoding: None,
-        rubric: settings.rubrics.get(&transport).cloned().unwrap_or_else(|| Rubric::default_for(transport)),
+        rubric: match submission.program {
+            Role::Server(_) => {
+                settings.rubrics.get(&transport).cloned().unwrap_or_else(|| Rubric::default_for(transport))
+            }
+            Role::Client(_) => settings
+                .client_rubrics
+                .get(&transport)
+                .cloned()
+                .unwrap_or_else(|| Rubric::default_for_client(transport)),
+        },
     }
 }
 

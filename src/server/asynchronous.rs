@@ -17,6 +17,11 @@
 //! connections, answer queued datagrams and advance each ready connection, each within a budget
 //! so that none starves the others; every so often, close connections past their deadline.
 //! A panic while serving one connection ends that connection only.
+//!
+//! Faults on purpose ([`super::Config::faults`]): a UDP reply held back waits in its socket's
+//! queue, and a TCP connection sending a reply late or in segments asks for a turn at an instant
+//! (`Progress::Later`); both come back through the worker's `later` list, never by blocking it.
+//! Without faults, a reply costs one `Option` check more.
 
 mod exchange;
 #[cfg(test)]
@@ -38,6 +43,7 @@ use super::bind::join;
 use super::connection::{accept_failed, admit, ended, opened, Ending};
 use super::connections::Socket;
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::faulty_udp::FaultyReplies;
 use super::{Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
 
@@ -100,6 +106,8 @@ enum Source {
         request: Vec<u8>,
         reply: Vec<u8>,
         pending: Option<SocketAddr>,
+        /// Replies dropped, delayed, duplicated or reordered on purpose, when faults are on.
+        faults: Option<Box<FaultyReplies>>,
     },
 }
 
@@ -115,7 +123,8 @@ struct Worker {
     buffers: Buffers,
     /// Tokens with more to do than one turn allowed: served again before the next wait.
     again: Vec<Token>,
-    /// Tokens to serve again at an instant (a source pausing after an error).
+    /// Tokens to serve again at an instant: a source pausing after an error or holding a reply
+    /// back on purpose, a connection pausing between two segments of a reply (faults).
     later: Vec<(Instant, Token)>,
     /// How often deadlines are checked, and when next.
     tick: Duration,
@@ -152,10 +161,13 @@ impl Worker {
             )?;
             let local_port = socket.local_addr().map_or(0, |a| a.port());
             let (request, reply, pending) = (vec![0; RECEIVE_BUFFER], Vec::new(), None);
-            sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending }));
+            let plan = context.fault_plan(Transport::Udp, index as u64);
+            let faults = plan.map(|plan| Box::new(FaultyReplies::new(plan)));
+            sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults }));
         }
         let tick = deadline_tick(&context.config);
-        let buffers = Buffers::new(context.config.read_chunk);
+        let buffers =
+            Buffers::new(context.config.read_chunk, context.fault_plan(Transport::Tcp, index as u64));
         let worker = Self {
             index,
             poll,
@@ -280,6 +292,7 @@ impl Worker {
         match turn.unwrap_or(Progress::Done(Err(Ending::Panic))) {
             Progress::Waiting => {}
             Progress::Again => self.again.push(Token(CONNECTIONS + slot)),
+            Progress::Later(at) => self.later.push((at, Token(CONNECTIONS + slot))),
             Progress::Done(outcome) => self.close(slot, &outcome),
         }
     }
@@ -316,11 +329,15 @@ impl Worker {
     /// reading waits until it is sent, rather than dropping it.
     fn answer_datagrams(&mut self, n: usize) {
         let context = &*self.context;
-        let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending })) =
+        let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults })) =
             self.sources.get_mut(n)
         else {
             return;
         };
+        let send = |reply: &[u8], peer| socket.send_to(reply, peer);
+        if let Some(faults) = faults {
+            faults.flush(Instant::now(), context, send);
+        }
         if let Some(peer) = *pending {
             match socket.send_to(reply, peer) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -332,6 +349,12 @@ impl Worker {
             match socket.recv_from(request) {
                 Ok((len, peer)) => {
                     if answer(request.get(..len).unwrap_or_default(), peer, *local_port, context, reply) {
+                        if let Some(faults) = faults {
+                            if let Some(due) = faults.reply(reply, peer, Instant::now(), context, send) {
+                                self.later.push((due, Token(n)));
+                            }
+                            continue;
+                        }
                         match socket.send_to(reply, peer) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 *pending = Some(peer);
@@ -357,7 +380,8 @@ impl Worker {
     fn stop(&mut self) {
         self.stopped = true;
         self.sources.iter_mut().for_each(|source| *source = None);
-        self.later.clear();
+        // A connection sending a reply slowly on purpose comes back at its time.
+        self.later.retain(|(_, token)| token.0 >= CONNECTIONS);
         self.again.retain(|token| token.0 >= CONNECTIONS);
     }
 }

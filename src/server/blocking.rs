@@ -15,9 +15,12 @@ use socket2::SockRef;
 
 use super::connection::{accept_failed, ConnectionGuard, Ending};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::faulty_udp::FaultyReplies;
 use super::shutdown::STOP_POLL;
+use super::stats::add;
 use super::{stream, Context};
-use crate::net::{is_timeout, RECEIVE_BUFFER};
+use crate::faults::Plan;
+use crate::net::{is_timeout, Transport, RECEIVE_BUFFER};
 
 /// Hands each connection accepted on `listener` to `serve`, until the server stops. Never ends
 /// on an accept error: it backs off and tries again.
@@ -46,16 +49,20 @@ pub(crate) fn accept_loop(
     }
 }
 
-/// A serving thread's buffers, reused from one connection to the next.
+/// A serving thread's buffers, reused from one connection to the next, and its faults plan.
 #[derive(Debug)]
 pub(crate) struct Buffers {
     input: Vec<u8>,
     reply: Vec<u8>,
+    /// The decisions for the replies this thread sends, when faults are configured.
+    faults: Option<Plan>,
 }
 
 impl Buffers {
-    pub(crate) fn new(read_chunk: usize) -> Self {
-        Self { input: vec![0; read_chunk.max(1)], reply: Vec::new() }
+    /// Buffers for the `nth` serving thread (its faults plan's number).
+    pub(crate) fn new(context: &Context, nth: u64) -> Self {
+        let input = vec![0; context.config.read_chunk.max(1)];
+        Self { input, reply: Vec::new(), faults: context.fault_plan(Transport::Tcp, nth) }
     }
 }
 
@@ -112,12 +119,32 @@ impl<'a> Exchange<'a> {
             let chunk = buffers.input.get(..n).unwrap_or_default();
             *received += n;
             stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
-            self.write(&buffers.reply)?;
+            self.reply(&buffers.reply, &mut buffers.faults)?;
         }
         buffers.reply.clear();
         stream::finish(&mut uppercaser, &mut buffers.reply, self.context);
-        self.write(&buffers.reply)?;
+        self.reply(&buffers.reply, &mut buffers.faults)?;
         // Dropping the stream closes it: the end of the stream follows the reply.
+        Ok(())
+    }
+
+    /// Writes a reply, late or in segments with pauses when the faults plan says so. Sleeping is
+    /// what a blocking thread does while it waits; a shutdown ends the exchange at the next write.
+    fn reply(&mut self, bytes: &[u8], faults: &mut Option<Plan>) -> Result<(), Ending> {
+        let Some(plan) = faults.as_mut().filter(|_| !bytes.is_empty()) else { return self.write(bytes) };
+        let fate = plan.tcp_reply();
+        if let Some(delay) = fate.delay {
+            add(&self.context.stats.fault_tcp_delayed, 1);
+            std::thread::sleep(delay);
+        }
+        let Some((size, pause)) = fate.segments else { return self.write(bytes) };
+        add(&self.context.stats.fault_tcp_split, 1);
+        for (i, segment) in bytes.chunks(size).enumerate() {
+            if i > 0 {
+                std::thread::sleep(pause);
+            }
+            self.write(segment)?;
+        }
         Ok(())
     }
 
@@ -177,27 +204,57 @@ impl<'a> Exchange<'a> {
 }
 
 /// Answers datagrams on `socket` until the server stops: the whole of the iterative UDP server,
-/// and each thread of the threaded one.
-pub(crate) fn answer_datagrams(socket: &UdpSocket, context: &Context) {
+/// and each thread of the threaded one (the `nth`, for its faults plan).
+pub(crate) fn answer_datagrams(socket: &UdpSocket, nth: u64, context: &Context) {
     if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
         tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
     }
     let mut request = vec![0; RECEIVE_BUFFER];
     let mut reply = Vec::new();
     let local_port = socket.local_addr().map_or(0, |a| a.port());
+    let mut faults = context.fault_plan(Transport::Udp, nth).map(FaultyReplies::new);
+    let send = |reply: &[u8], peer| socket.send_to(reply, peer);
     while !context.shutdown.stop.is_cancelled() {
         match socket.recv_from(&mut request) {
             Ok((n, peer)) => {
                 if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
-                    sent(context, peer, socket.send_to(&reply, peer));
+                    match &mut faults {
+                        None => sent(context, peer, send(&reply, peer)),
+                        Some(faults) => {
+                            faults.reply(&reply, peer, Instant::now(), context, send);
+                            wake_for_held_replies(socket, faults, context, send);
+                        }
+                    }
                 }
             }
-            Err(e) if is_timeout(&e) => {}
+            Err(e) if is_timeout(&e) => {
+                if let Some(faults) = &mut faults {
+                    wake_for_held_replies(socket, faults, context, send);
+                }
+            }
             Err(e) => {
                 failed(context, format_args!("cannot receive: {e}"));
                 // An error that repeats at once (a broken socket) must not spin a core.
                 std::thread::sleep(RECEIVE_ERROR_PAUSE);
             }
         }
+    }
+}
+
+/// Sends the held replies that are due, and sets the socket's timeout so that the loop wakes for
+/// the next one (or to see a stop): a held reply never waits for a datagram to arrive.
+fn wake_for_held_replies(
+    socket: &UdpSocket,
+    faults: &mut FaultyReplies,
+    context: &Context,
+    send: impl Fn(&[u8], SocketAddr) -> io::Result<usize>,
+) {
+    let now = Instant::now();
+    faults.flush(now, context, send);
+    let until_due = faults.next_due().map_or(STOP_POLL, |due| due.saturating_duration_since(now));
+    // A zero timeout means "block forever" to the socket.
+    let wait = until_due.clamp(Duration::from_millis(1), STOP_POLL);
+    if let Err(e) = socket.set_read_timeout(Some(wait)) {
+        tracing::warn!("cannot set a timeout on the UDP socket, so held replies may be late: {e}");
     }
 }

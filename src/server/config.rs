@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::RateLimit;
+use crate::faults::Faults;
 use crate::transform::Encoding;
 
 /// How a server handles many clients.
@@ -81,6 +82,9 @@ pub struct Config {
     /// opened; the histograms of connection durations and request sizes). Off, serving does
     /// nothing per connection or request beyond the counters.
     pub observed: bool,
+    /// Faults injected into replies on purpose, for testing a client (`upcase serve --drop`,
+    /// `--delay`, `--split`, ...). `None`, the default: every reply is sent at once, whole, once.
+    pub faults: Option<Faults>,
     /// Test-only fault injection: panic while handling any read or datagram that contains these
     /// bytes, to prove a panic in one handler does not take down the server. Always `None` in
     /// the binary.
@@ -106,6 +110,7 @@ impl Default for Config {
             udp_rate: Some(RateLimit::default()),
             udp_rate_loopback: false,
             observed: false,
+            faults: None,
             panic_on: None,
         }
     }

@@ -15,7 +15,7 @@ use super::Context;
 
 /// Serves `listener` until the server stops, one connection at a time.
 pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
-    let mut buffers = Buffers::new(context.config.read_chunk);
+    let mut buffers = Buffers::new(context, 0);
     accept_loop(&listener, context, |stream, peer| {
         let handle = || stream.try_clone().ok().map(Socket::Owned);
         if let Some(key) = admit(context, handle, peer, context.config.max_connections) {
@@ -26,5 +26,5 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
 
 /// Answers datagrams on `socket` until the server stops.
 pub(crate) fn serve_udp(socket: UdpSocket, context: &Context) {
-    answer_datagrams(&socket, context);
+    answer_datagrams(&socket, 0, context);
 }

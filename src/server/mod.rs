@@ -23,6 +23,8 @@
 //!   [`observe`]: the read-only [`Observer`] an admin endpoint gets; [`tcp_info`]: what the
 //!   kernel says of one open connection, asked only when a status page asks.
 //! - [`systemd`]: sockets handed over by systemd, and the notifications it waits for.
+//! - `faulty_udp`: UDP replies dropped, delayed, duplicated or reordered on purpose, when
+//!   [`Config::faults`] asks for it (TCP's slow replies are in each model's write path).
 //!
 //! Every model speaks the same protocol (`docs/PROTOCOL.md`). Nothing a client sends may crash,
 //! hang or exhaust the server: every limit is a [`Config`] field, and errors on one connection or
@@ -35,6 +37,7 @@ mod config;
 mod connection;
 mod connections;
 mod datagram;
+mod faulty_udp;
 pub mod histogram;
 mod iterative;
 pub mod observe;
@@ -146,6 +149,19 @@ impl Context {
             udp_log: stats::LogThrottle::default(),
             wakers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The decisions for the replies of one serving loop, when faults are configured (`None`
+    /// otherwise): `nth` numbers the loop among those of its transport (a worker, a UDP thread, a
+    /// connection's thread). A loop's UDP sockets (IPv4 and IPv6) draw the same decisions, so a
+    /// client meets the same faults whichever family it uses.
+    pub(crate) fn fault_plan(&self, transport: Transport, nth: u64) -> Option<crate::faults::Plan> {
+        let faults = self.config.faults.as_ref()?;
+        let parity = match transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+        };
+        Some(faults.plan(nth.saturating_mul(2).saturating_add(parity)))
     }
 
     /// Keeps the wakers of the async model's workers, for [`Self::wake_workers`].

@@ -99,6 +99,18 @@ counters! {
     invalid_bytes,
     /// Panics caught while serving one connection or datagram (a bug; the server went on).
     panics,
+    /// UDP replies not sent, on purpose (`--drop`).
+    fault_udp_dropped,
+    /// UDP replies sent late, on purpose (`--delay`).
+    fault_udp_delayed,
+    /// UDP replies sent twice, on purpose (`--duplicate`).
+    fault_udp_duplicated,
+    /// UDP replies held and sent after the next one, on purpose (`--reorder`).
+    fault_udp_reordered,
+    /// TCP replies whose first byte waited, on purpose (`--delay`).
+    fault_tcp_delayed,
+    /// TCP replies sent in segments with pauses, on purpose (`--split`, `--pause`).
+    fault_tcp_split,
 }
 
 /// Adds `n` to a counter; the one way the server bumps a counter.

@@ -34,7 +34,7 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
                 .name(format!("upcase-tcp-{peer}"))
                 .stack_size(CONNECTION_STACK)
                 .spawn_scoped(scope, move || {
-                    let mut buffers = Buffers::new(context.config.read_chunk);
+                    let mut buffers = Buffers::new(context, key);
                     serve_connection(stream, peer, key, context, &mut buffers);
                 });
             if let Err(e) = spawned {
@@ -54,7 +54,7 @@ pub(crate) fn serve_udp(socket: UdpSocket, context: &Context) {
         for worker in 1..threads {
             match socket.try_clone() {
                 Ok(clone) => {
-                    scope.spawn(move || answer_datagrams(&clone, context));
+                    scope.spawn(move || answer_datagrams(&clone, worker as u64, context));
                 }
                 Err(e) => {
                     tracing::warn!("cannot start UDP worker {worker} of {threads}: {e}; serving with fewer");
@@ -62,6 +62,6 @@ pub(crate) fn serve_udp(socket: UdpSocket, context: &Context) {
                 }
             }
         }
-        answer_datagrams(&socket, context);
+        answer_datagrams(&socket, 0, context);
     });
 }

@@ -6,7 +6,8 @@
 //! slow to read a reply, and then at most one reply (3× a read chunk). Its deadline (idle, reply
 //! not read, or end of its lifetime, whichever is nearest) is a field its worker checks; no timer
 //! is registered anywhere, so a connection costs no allocation and no system call beyond its own
-//! reads and writes.
+//! reads and writes. A reply the faults plan makes late or splits into segments becomes the
+//! pending reply, written a segment per turn, the worker booking the next turn at its instant.
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use super::super::connection::Ending;
+use super::super::stats::add;
 use super::super::{stream, Config, Context};
+use crate::faults::{Plan, TcpFate};
 use crate::transform::Uppercaser;
 
 /// Reads on one connection in one turn of its worker before the others get theirs: at 64 KiB a
@@ -24,16 +27,18 @@ const READS_PER_TURN: usize = 16;
 /// A deadline so far away that it stands for "no limit" at the cost of none.
 const NEVER: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
 
-/// The worker's buffers, lent to one connection at a time.
+/// The worker's buffers, lent to one connection at a time, and its faults plan.
 #[derive(Debug)]
 pub(super) struct Buffers {
     input: Vec<u8>,
     reply: Vec<u8>,
+    /// The decisions for the replies of this worker's connections, when faults are configured.
+    faults: Option<Plan>,
 }
 
 impl Buffers {
-    pub(super) fn new(read_chunk: usize) -> Self {
-        Self { input: vec![0; read_chunk.max(1)], reply: Vec::new() }
+    pub(super) fn new(read_chunk: usize, faults: Option<Plan>) -> Self {
+        Self { input: vec![0; read_chunk.max(1)], reply: Vec::new(), faults }
     }
 }
 
@@ -44,6 +49,9 @@ pub(super) enum Progress {
     Waiting,
     /// It has more to do than one turn allows: give it another turn soon.
     Again,
+    /// It pauses on purpose (a reply sent late or in segments, by the faults plan): give it a
+    /// turn at that instant.
+    Later(Instant),
     /// The exchange is over, well or not; the worker closes the socket.
     Done(Result<(), Ending>),
 }
@@ -83,6 +91,9 @@ pub(super) struct Exchange {
     closing: bool,
     /// The client shut its side down: read on to the end of the stream, even after a short read.
     client_closed: bool,
+    /// A reply in `unsent` being sent slowly on purpose (faults); boxed, so that a connection
+    /// without one pays a pointer.
+    paced: Option<Box<Pacing>>,
     deadline: Instant,
     limit: Limit,
     end_of_life: Option<Instant>,
@@ -99,6 +110,7 @@ impl Exchange {
             unsent: Vec::new(),
             closing: false,
             client_closed: false,
+            paced: None,
             deadline: now,
             limit: Limit::Idle,
             end_of_life: config.max_connection_time.map(|limit| now + limit),
@@ -137,9 +149,11 @@ impl Exchange {
         let mut reads = 0;
         loop {
             if !self.unsent.is_empty() || self.closing {
-                match self.write_unsent(context) {
-                    Ok(true) => {}
-                    Ok(false) => return Progress::Waiting,
+                match self.write_unsent(context, now) {
+                    Ok(Written::All) => {}
+                    Ok(Written::Part) => return Progress::Waiting,
+                    Ok(Written::Paused(Some(at))) => return Progress::Later(at),
+                    Ok(Written::Paused(None)) => return Progress::Waiting,
                     Err(e) => return Progress::Done(Err(e.into())),
                 }
                 if self.closing {
@@ -171,6 +185,11 @@ impl Exchange {
                 stream::finish(&mut self.uppercaser, &mut buffers.reply, context);
                 self.closing = true;
             }
+            if let Some(plan) = buffers.faults.as_mut() {
+                if let Some(at) = self.pace(plan, &buffers.reply, context, now) {
+                    return Progress::Later(at);
+                }
+            }
             let written = match write_some(&self.socket, &buffers.reply, context) {
                 Ok(written) => written,
                 Err(e) => return Progress::Done(Err(e.into())),
@@ -191,17 +210,83 @@ impl Exchange {
         }
     }
 
-    /// Writes what is pending; `true` once all of it is written (the buffer is then freed: an idle
-    /// connection holds none).
-    fn write_unsent(&mut self, context: &Context) -> io::Result<bool> {
-        let written = write_some(&self.socket, &self.unsent, context)?;
-        if written < self.unsent.len() {
-            self.unsent.drain(..written);
-            return Ok(false);
+    /// Writes what is pending (a segment of it, when it is paced); all of it written frees the
+    /// buffer: an idle connection holds none.
+    fn write_unsent(&mut self, context: &Context, now: Instant) -> io::Result<Written> {
+        let mut segment = self.unsent.len();
+        if let Some(pacing) = &self.paced {
+            if now < pacing.resume_at {
+                // Woken early, by the socket: the worker already has a turn booked for it.
+                return Ok(Written::Paused(None));
+            }
+            segment = segment.min(pacing.segment);
         }
-        self.unsent = Vec::new();
-        Ok(true)
+        let written = write_some(&self.socket, self.unsent.get(..segment).unwrap_or_default(), context)?;
+        if written == self.unsent.len() {
+            self.unsent = Vec::new();
+            self.paced = None;
+            return Ok(Written::All);
+        }
+        self.unsent.drain(..written);
+        match &mut self.paced {
+            Some(pacing) if written == segment => {
+                pacing.resume_at = now + pacing.pause;
+                // The client took the segment: the next one's wait starts now.
+                let wait = pacing.pause + context.config.write_timeout;
+                let at = pacing.resume_at;
+                self.wait_for(Some(wait), Limit::ReplyNotRead, now);
+                Ok(Written::Paused(Some(at)))
+            }
+            _ => Ok(Written::Part),
+        }
     }
+
+    /// Asks the faults plan about `reply`: when it is to be late or sent in segments, it becomes
+    /// the pending reply, paced, and the instant of its first write comes back.
+    fn pace(&mut self, plan: &mut Plan, reply: &[u8], context: &Context, now: Instant) -> Option<Instant> {
+        if reply.is_empty() {
+            return None;
+        }
+        let fate = plan.tcp_reply();
+        if fate == TcpFate::default() {
+            return None;
+        }
+        let stats = &context.stats;
+        if fate.delay.is_some() {
+            add(&stats.fault_tcp_delayed, 1);
+        }
+        if fate.segments.is_some() {
+            add(&stats.fault_tcp_split, 1);
+        }
+        let (segment, pause) = fate.segments.unwrap_or((usize::MAX, Duration::ZERO));
+        let delay = fate.delay.unwrap_or_default();
+        let resume_at = now + delay;
+        self.unsent.extend_from_slice(reply);
+        self.paced = Some(Box::new(Pacing { segment, pause, resume_at }));
+        self.wait_for(Some(delay + context.config.write_timeout), Limit::ReplyNotRead, now);
+        Some(resume_at)
+    }
+}
+
+/// A reply sent slowly on purpose: in segments of `segment` bytes, `pause` apart, the next one
+/// not before `resume_at`.
+#[derive(Debug)]
+struct Pacing {
+    segment: usize,
+    pause: Duration,
+    resume_at: Instant,
+}
+
+/// How much of the pending reply a write got out.
+#[derive(Debug)]
+enum Written {
+    /// All of it.
+    All,
+    /// Part: the socket is full, the client reads slowly.
+    Part,
+    /// A paced reply waits for its next turn: at this instant, newly booked, or `None` when the
+    /// turn is booked already.
+    Paused(Option<Instant>),
 }
 
 /// Writes what the socket takes of `bytes` without waiting.
