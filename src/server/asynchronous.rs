@@ -11,7 +11,8 @@
 //! counts per connection, and its work-stealing scheduler wakes threads across cores, which
 //! measured as the most expensive UDP server upcase shipped (docs/BENCHMARKS.md). A connection
 //! here is a slab entry (`exchange::Exchange`, about 150 bytes, reused) and its socket: no
-//! allocation, no timer, no system call beyond its own I/O and one `epoll_ctl`.
+//! allocation, no timer, no system call beyond its own I/O and one `epoll_ctl`. (Behind a proxy,
+//! one small allocation more while its PROXY header is read.)
 //!
 //! One turn of a worker: wait for events (or the next deadline check), then accept new
 //! connections, answer queued datagrams and advance each ready connection, each within a budget
@@ -38,6 +39,7 @@ use super::bind::join;
 use super::connection::{accept_failed, admit, ended, opened, Ending};
 use super::connections::Socket;
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::proxy::log_rejected;
 use super::{Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
 
@@ -255,17 +257,17 @@ impl Worker {
             };
             self.accept_errors = 0;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
-            let Some(key) = admit(&context, || Some(Socket::Worker(fd)), peer, limit) else { continue };
-            opened(&context, key, &socket, peer);
+            let Some(admission) = admit(&context, || Some(Socket::Worker(fd)), peer, limit) else { continue };
+            opened(&context, admission.key, &socket, peer);
             let entry = self.connections.vacant_entry();
             let token = Token(CONNECTIONS + entry.key());
             if let Err(e) =
                 self.poll.registry().register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
             {
-                ended(&context, key, &Err(e.into()), 0);
+                ended(&context, admission, &Err(e.into()), 0);
                 continue;
             }
-            entry.insert(Exchange::new(socket, key, &context, now));
+            entry.insert(Exchange::new(socket, admission, peer, &context, now));
         }
         self.again.push(Token(n));
     }
@@ -286,9 +288,12 @@ impl Worker {
 
     fn close(&mut self, slot: usize, outcome: &Result<(), Ending>) {
         if let Some(exchange) = self.connections.try_remove(slot) {
+            if let (Err(Ending::Proxy(rejection)), Some(proxy)) = (outcome, exchange.proxy()) {
+                log_rejected(&self.context, proxy, rejection);
+            }
             // Counted and out of the connection set first, then closed (dropped), which also takes
             // the socket out of the epoll set: see `connections::Socket::Worker`.
-            ended(&self.context, exchange.key, outcome, exchange.received);
+            ended(&self.context, exchange.admission, outcome, exchange.received);
             drop(exchange);
         }
     }

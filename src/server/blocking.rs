@@ -3,18 +3,21 @@
 //!
 //! A blocked call cannot see a stop, so every wait here is bounded: `accept` and `recv_from` wake
 //! every [`STOP_POLL`], and a connection's socket timeouts are set before each call to the nearest
-//! of its limits, so a blocked call can tell which limit it hit. Nothing here may end a loop on
-//! an error that belongs to one connection, one `accept` or one datagram.
+//! of its limits, so a blocked call can tell which limit it hit. Behind a proxy, a connection's
+//! PROXY header is read first, within its own deadline. Nothing here may end a loop on an error
+//! that belongs to one connection, one `accept` or one datagram.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::connection::{accept_failed, ConnectionGuard, Ending};
+use super::connection::{accept_failed, Admission, ConnectionGuard, Ending};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::proxy::{log_rejected, Feed, HeaderReader, Proxied, ProxyProtocol, Rejection};
 use super::shutdown::STOP_POLL;
 use super::{stream, Context};
 use crate::net::{is_timeout, RECEIVE_BUFFER};
@@ -59,21 +62,69 @@ impl Buffers {
     }
 }
 
-/// Serves the connection admitted as `key` to its end on the calling thread. A panic while
-/// serving ends this connection only, and is counted.
+/// Serves the connection admitted as `admission` to its end on the calling thread, its PROXY
+/// header first when there must be one. A panic while serving ends this connection only, and is
+/// counted.
 pub(crate) fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    key: u64,
+    admission: Admission,
     context: &Context,
     buffers: &mut Buffers,
 ) {
-    let mut guard = ConnectionGuard::new(context, key, &stream, peer);
+    let mut guard = ConnectionGuard::new(context, admission, &stream, peer);
     let mut received = 0;
-    let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers, &mut received));
+    let exchange = AssertUnwindSafe(|| {
+        let first = match &context.config.proxy_protocol {
+            Some(proxy) => {
+                let (header, first) = read_proxy_header(&stream, proxy, context, &mut buffers.input)
+                    .inspect_err(|ending| {
+                        if let Ending::Proxy(rejection) = ending {
+                            log_rejected(context, peer, rejection);
+                        }
+                    })?;
+                guard.proxied(&stream, peer, header)?;
+                first
+            }
+            None => 0..0,
+        };
+        Exchange::new(stream, context).run(buffers, &mut received, first)
+    });
     let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
     guard.received(received);
     guard.finished(outcome);
+}
+
+/// Reads the PROXY header that opens a connection, within the header timeout; returns what it
+/// says and where in `input` the client's first bytes are (those that came in the header's read).
+fn read_proxy_header(
+    mut stream: &TcpStream,
+    proxy: &ProxyProtocol,
+    context: &Context,
+    input: &mut [u8],
+) -> Result<(Proxied, Range<usize>), Ending> {
+    let deadline = Instant::now() + proxy.header_timeout;
+    let mut reader = HeaderReader::default();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Ending::Proxy(Rejection::Timeout));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(input) {
+            Ok(0) if context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
+            Ok(0) => return Err(Ending::Proxy(Rejection::Incomplete)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => return Err(Ending::Proxy(Rejection::Timeout)),
+            Err(e) => return Err(Ending::Io(e)),
+        };
+        match reader.feed(input.get(..n).unwrap_or_default()) {
+            Feed::More => {}
+            Feed::Rejected(rejection) => return Err(Ending::Proxy(rejection)),
+            Feed::Done { header, consumed } => return Ok((header, consumed.min(n)..n)),
+        }
+    }
 }
 
 /// One connection served on the calling thread, with its timeouts.
@@ -94,23 +145,31 @@ impl<'a> Exchange<'a> {
         Self { stream, context, deadline }
     }
 
-    /// Serves the connection to its end, counting the bytes it receives in `received`.
-    fn run(mut self, buffers: &mut Buffers, received: &mut usize) -> Result<(), Ending> {
+    /// Serves the connection to its end, counting the bytes it receives in `received`; `first`:
+    /// where in the input buffer the client's first bytes already are (those that came with its
+    /// PROXY header).
+    fn run(mut self, buffers: &mut Buffers, received: &mut usize, first: Range<usize>) -> Result<(), Ending> {
         let mut uppercaser = self.context.uppercaser();
+        let mut first = Some(first).filter(|range| !range.is_empty());
         loop {
-            let timeout = self.limit(self.context.config.idle_timeout)?;
-            self.stream.set_read_timeout(timeout)?;
-            let n = match self.stream.read(&mut buffers.input) {
-                // `close_all` shuts the socket down, which a blocked read sees as end of stream.
-                Ok(0) if self.context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::Idle)),
-                Err(e) => return Err(self.closed_or(e)),
+            let range = match first.take() {
+                Some(range) => range,
+                None => {
+                    let timeout = self.limit(self.context.config.idle_timeout)?;
+                    self.stream.set_read_timeout(timeout)?;
+                    match self.stream.read(&mut buffers.input) {
+                        // `close_all` shuts the socket down, which a blocked read sees as end of stream.
+                        Ok(0) if self.context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
+                        Ok(0) => break,
+                        Ok(n) => 0..n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::Idle)),
+                        Err(e) => return Err(self.closed_or(e)),
+                    }
+                }
             };
-            let chunk = buffers.input.get(..n).unwrap_or_default();
-            *received += n;
+            let chunk = buffers.input.get(range).unwrap_or_default();
+            *received += chunk.len();
             stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
             self.write(&buffers.reply)?;
         }

@@ -29,18 +29,18 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     std::thread::scope(|scope| {
         accept_loop(&listener, context, |stream, peer| {
             let handle = || stream.try_clone().ok().map(Socket::Owned);
-            let Some(key) = admit(context, handle, peer, limit) else { return };
+            let Some(admission) = admit(context, handle, peer, limit) else { return };
             let spawned = std::thread::Builder::new()
                 .name(format!("upcase-tcp-{peer}"))
                 .stack_size(CONNECTION_STACK)
                 .spawn_scoped(scope, move || {
                     let mut buffers = Buffers::new(context.config.read_chunk);
-                    serve_connection(stream, peer, key, context, &mut buffers);
+                    serve_connection(stream, peer, admission, context, &mut buffers);
                 });
             if let Err(e) = spawned {
                 // The closure, and the stream in it, is dropped: the connection is closed.
                 tracing::warn!("cannot start a thread for {peer}: {e}; closing the connection");
-                withdraw(context, key);
+                withdraw(context, admission);
             }
         });
     });
