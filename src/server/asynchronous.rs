@@ -49,6 +49,8 @@ const BATCH: usize = 64;
 /// The waker's token; listeners and UDP sockets count up from 0, connections from [`CONNECTIONS`].
 const WAKE: Token = Token(usize::MAX);
 const CONNECTIONS: usize = 1 << 20;
+/// Turns of [`BATCH`] a stopping worker gives each socket to take what is already queued on it.
+const STOP_DRAIN_TURNS: usize = 64;
 
 /// Starts [`super::Config::workers`] workers on `sockets`, each a thread tracked by `tracker`.
 /// Every worker's sockets are bound before this returns, so clients are spread from the first.
@@ -232,27 +234,32 @@ impl Worker {
             WAKE => {}
             Token(n) if n >= CONNECTIONS => self.advance(n - CONNECTIONS, client_closed, now),
             Token(n) => match self.sources.get_mut(n) {
-                Some(Some(Source::Listener(_))) => self.accept(n, now),
-                Some(Some(Source::Datagrams { .. })) => self.answer_datagrams(n),
+                Some(Some(Source::Listener(_))) => {
+                    self.accept(n, now);
+                }
+                Some(Some(Source::Datagrams { .. })) => {
+                    self.answer_datagrams(n);
+                }
                 _ => {}
             },
         }
     }
 
-    /// Accepts what is queued on listener `n`, admitting each connection under the server's limit.
-    fn accept(&mut self, n: usize, now: Instant) {
+    /// Accepts what is queued on listener `n`, admitting each connection under the server's limit;
+    /// `true` when its turn ended with more perhaps queued.
+    fn accept(&mut self, n: usize, now: Instant) -> bool {
         let context = Arc::clone(&self.context);
         let limit = context.config.max_connections;
         for _ in 0..BATCH {
-            let Some(Some(Source::Listener(listener))) = self.sources.get(n) else { return };
+            let Some(Some(Source::Listener(listener))) = self.sources.get(n) else { return false };
             let (mut socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) => {
                     // Out of descriptors or memory: wait (longer each time) for connections to close.
                     self.accept_errors = self.accept_errors.saturating_add(1);
                     self.later.push((now + accept_failed(&context, &e, self.accept_errors), Token(n)));
-                    return;
+                    return false;
                 }
             };
             self.accept_errors = 0;
@@ -270,6 +277,7 @@ impl Worker {
             entry.insert(Exchange::new(socket, admission, peer, &context, now));
         }
         self.again.push(Token(n));
+        true
     }
 
     /// Advances connection `slot`; closes it when its exchange is over.
@@ -318,17 +326,18 @@ impl Worker {
 
     /// Answers what is queued on UDP socket `n`: up to [`BATCH`] datagrams, then the others get
     /// their turn. A reply the socket cannot take now (its send buffer is full) is kept, and
-    /// reading waits until it is sent, rather than dropping it.
-    fn answer_datagrams(&mut self, n: usize) {
+    /// reading waits until it is sent, rather than dropping it. `true` when its turn ended with
+    /// more perhaps queued.
+    fn answer_datagrams(&mut self, n: usize) -> bool {
         let context = &*self.context;
         let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending })) =
             self.sources.get_mut(n)
         else {
-            return;
+            return false;
         };
         if let Some(peer) = *pending {
             match socket.send_to(reply, peer) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 result => sent(context, peer, result),
             }
             *pending = None;
@@ -340,28 +349,50 @@ impl Worker {
                         match socket.send_to(reply, peer) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 *pending = Some(peer);
-                                return;
+                                return false;
                             }
                             result => sent(context, peer, result),
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) => {
                     failed(context, format_args!("cannot receive: {e}"));
                     // An error that repeats at once (a broken socket) must not spin a core.
                     self.later.push((Instant::now() + RECEIVE_ERROR_PAUSE, Token(n)));
-                    return;
+                    return false;
                 }
             }
         }
         self.again.push(Token(n));
+        true
     }
 
     /// Stops accepting and answering: the listeners and UDP sockets are closed; connections go on.
+    /// What the kernel already queued on them is taken first (bounded, against a flood): a
+    /// connection it completed is served within the grace, instead of being reset when its
+    /// listener closes (a balancer in front would have passed it a client already), and a
+    /// datagram that arrived is answered.
     fn stop(&mut self) {
+        let now = Instant::now();
+        for n in 0..self.sources.len() {
+            for _ in 0..STOP_DRAIN_TURNS {
+                let more = match self.sources.get(n) {
+                    Some(Some(Source::Listener(_))) => self.accept(n, now),
+                    Some(Some(Source::Datagrams { .. })) => self.answer_datagrams(n),
+                    _ => false,
+                };
+                if !more {
+                    break;
+                }
+            }
+            // Closed at once: the longer a drained listener stays open, the more connections the
+            // kernel completes that no one will accept.
+            if let Some(source) = self.sources.get_mut(n) {
+                *source = None;
+            }
+        }
         self.stopped = true;
-        self.sources.iter_mut().for_each(|source| *source = None);
         self.later.clear();
         self.again.retain(|token| token.0 >= CONNECTIONS);
     }

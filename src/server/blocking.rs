@@ -22,8 +22,10 @@ use super::shutdown::STOP_POLL;
 use super::{stream, Context};
 use crate::net::{is_timeout, RECEIVE_BUFFER};
 
-/// Hands each connection accepted on `listener` to `serve`, until the server stops. Never ends
-/// on an accept error: it backs off and tries again.
+/// Hands each connection accepted on `listener` to `serve`, until the server stops, and then
+/// those the kernel had already completed (bounded): served within the grace rather than reset
+/// when the listener closes, which the caller does as soon as this returns. Never ends on an
+/// accept error: it backs off and tries again.
 pub(crate) fn accept_loop(
     listener: &TcpListener,
     context: &Context,
@@ -47,7 +49,20 @@ pub(crate) fn accept_loop(
             }
         }
     }
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    for _ in 0..STOP_DRAIN {
+        let Ok((stream, peer)) = listener.accept() else { break };
+        if stream.set_nonblocking(false).is_ok() {
+            serve(stream, peer);
+        }
+    }
 }
+
+/// Connections or datagrams a stopping loop takes from what is already queued, at most: the
+/// queue as it was (a listen backlog is 4,096 by default), not a flood that goes on.
+const STOP_DRAIN: usize = 4096;
 
 /// A serving thread's buffers, reused from one connection to the next.
 #[derive(Debug)]
@@ -233,8 +248,8 @@ impl<'a> Exchange<'a> {
     }
 }
 
-/// Answers datagrams on `socket` until the server stops: the whole of the iterative UDP server,
-/// and each thread of the threaded one.
+/// Answers datagrams on `socket` until the server stops, and then those already queued
+/// (bounded): the whole of the iterative UDP server, and each thread of the threaded one.
 pub(crate) fn answer_datagrams(socket: &UdpSocket, context: &Context) {
     if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
         tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
@@ -255,6 +270,15 @@ pub(crate) fn answer_datagrams(socket: &UdpSocket, context: &Context) {
                 // An error that repeats at once (a broken socket) must not spin a core.
                 std::thread::sleep(RECEIVE_ERROR_PAUSE);
             }
+        }
+    }
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    for _ in 0..STOP_DRAIN {
+        let Ok((n, peer)) = socket.recv_from(&mut request) else { break };
+        if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
+            sent(context, peer, socket.send_to(&reply, peer));
         }
     }
 }

@@ -27,6 +27,7 @@ const CONNECTION_STACK: usize = 256 * 1024;
 pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     let limit = context.config.max_threads.min(context.config.max_connections);
     std::thread::scope(|scope| {
+        let listener = listener;
         accept_loop(&listener, context, |stream, peer| {
             let handle = || stream.try_clone().ok().map(Socket::Owned);
             let Some(admission) = admit(context, handle, peer, limit) else { return };
@@ -43,6 +44,9 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
                 withdraw(context, admission);
             }
         });
+        // Closed now, not when the last connection thread is done: a connection the kernel
+        // completed meanwhile would only be reset at the end of the grace.
+        drop(listener);
     });
 }
 
