@@ -115,12 +115,12 @@ fn haproxy_carries_the_client_with_either_version() {
 fn nginx_carries_the_client() {
     let server = serve_behind_proxy("threaded", &[]);
     let port = unused_port();
-    let stream = format!(
-        "    server {{\n        listen 127.0.0.1:{port};\n        proxy_pass {};\n        proxy_protocol on;\n        \
-         proxy_half_close on;\n    }}",
+    let config = format!(
+        "stream {{\n    server {{\n        listen 127.0.0.1:{port};\n        proxy_pass {};\n        \
+         proxy_protocol on;\n        proxy_half_close on;\n    }}\n}}",
         server.tcp
     );
-    let Some(mut nginx) = nginx(&stream) else { return };
+    let Some(mut nginx) = nginx(&config) else { return };
     nginx.wait_listening(&[port]);
     let proxy: SocketAddr = ([127, 0, 0, 1], port).into();
     assert_eq!(tcp_reply(proxy, SENTENCE.as_bytes()), SHOUTED.as_bytes());
@@ -131,7 +131,7 @@ fn nginx_carries_the_client() {
     direct.write_all(b"no header here").unwrap();
     assert!(read_to_end(&mut direct).bytes.is_empty(), "never echoed");
     let line = log_line(&server, &["closing a connection without serving it", "no PROXY header"]);
-    assert!(line.contains(&format!("proxy={}", direct.local_addr().unwrap())), "{line}");
+    assert!(line.contains(&format!("peer={}", direct.local_addr().unwrap())), "{line}");
     get_until(server.admin, "/metrics", "one missing header", |r| {
         parse_scrape(&r.body).integer("upcase_tcp_proxy_missing_total") == 1
     });

@@ -298,7 +298,7 @@ impl Claim {
             if Self::is_held(transport, held) {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    format!("{transport} {held} is served by an upcase without --reuseport, which does not share its port"),
+                    format!("Address already in use: {transport} {held} is served by an upcase without --reuseport, which does not share its port"),
                 ));
             }
         }

@@ -215,7 +215,7 @@ fn from_v2(header: &ppp::v2::Header<'_>) -> Proxied {
 pub(crate) fn log_rejected(context: &Context, peer: SocketAddr, rejection: &Rejection) {
     if let Some(held_back) = context.proxy_log.allow() {
         tracing::warn!(
-            proxy = %peer,
+            peer = %peer,
             reason = %rejection,
             held_back,
             "closing a connection without serving it (held_back: how many more since the last message)"

@@ -31,8 +31,17 @@ impl Program {
     /// Waits (bounded) until TCP `ports` of 127.0.0.1 are listening, failing with its stderr if
     /// it exits first.
     pub(crate) fn wait_listening(&mut self, ports: &[u16]) {
+        self.wait_until(ports, listening);
+    }
+
+    /// Waits (bounded) until UDP `ports` of 127.0.0.1 are bound.
+    pub(crate) fn wait_bound_udp(&mut self, ports: &[u16]) {
+        self.wait_until(ports, bound_udp);
+    }
+
+    fn wait_until(&mut self, ports: &[u16], ready: fn(u16) -> bool) {
         let deadline = Instant::now() + PATIENCE;
-        while !ports.iter().all(|&port| listening(port)) {
+        while !ports.iter().all(|&port| ready(port)) {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{} exited ({status}) before listening on {ports:?}:\n{}", self.name, self.stderr());
             }
@@ -105,10 +114,10 @@ pub(crate) fn haproxy(config: &str) -> Option<Program> {
     Some(start("haproxy", command, dir))
 }
 
-/// nginx in the foreground with its stream module and `stream` (the body of its `stream`
-/// block); a master process and one worker, logging to stderr, its pid file and prefix in a
-/// directory of its own. `None` when it is not installed and the test may skip.
-pub(crate) fn nginx(stream: &str) -> Option<Program> {
+/// nginx in the foreground with its stream module and `config` (of its main context: a
+/// `stream` block); a master process and one worker, logging to stderr, its pid file and
+/// prefix in a directory of its own. `None` when it is not installed and the test may skip.
+pub(crate) fn nginx(config: &str) -> Option<Program> {
     if !installed("nginx") {
         return None;
     }
@@ -123,8 +132,7 @@ pub(crate) fn nginx(stream: &str) -> Option<Program> {
     let path = dir.join("nginx.conf");
     let config = format!(
         "load_module {module};\ndaemon off;\nmaster_process on;\nworker_processes 1;\n\
-         pid {pid};\nerror_log stderr notice;\nevents {{ worker_connections 1024; }}\n\
-         stream {{\n{stream}\n}}\n",
+         pid {pid};\nerror_log stderr notice;\nevents {{ worker_connections 8192; }}\n\n{config}\n",
         pid = dir.join("nginx.pid").display()
     );
     std::fs::write(&path, config).unwrap();
@@ -135,10 +143,21 @@ pub(crate) fn nginx(stream: &str) -> Option<Program> {
 
 /// Whether a TCP socket listens on `port` of 127.0.0.1 (or every address), by the kernel's table.
 pub(crate) fn listening(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    bound("/proc/net/tcp", port, "0A")
+}
+
+/// Whether a UDP socket is bound to `port` of 127.0.0.1 (or every address).
+pub(crate) fn bound_udp(port: u16) -> bool {
+    bound("/proc/net/udp", port, "07")
+}
+
+/// Whether `table` (/proc/net/tcp or udp) has a socket on `port` of 127.0.0.1 or every address,
+/// in `state` (0A: LISTEN; 07: a bound UDP socket).
+fn bound(table: &str, port: u16, state: &str) -> bool {
+    let table = std::fs::read_to_string(table).unwrap_or_default();
     let wanted = [format!("0100007F:{port:04X}"), format!("00000000:{port:04X}")];
     table.lines().skip(1).any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.len() > 3 && wanted.iter().any(|w| fields[1] == w) && fields[3] == "0A"
+        fields.len() > 3 && wanted.iter().any(|w| fields[1] == w) && fields[3] == state
     })
 }
