@@ -222,8 +222,8 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
     runtime.block_on(async {
         let sockets = match activated {
             Some(sockets) => {
-                if !args.listen.is_empty() || args.tcp || args.udp {
-                    tracing::warn!("socket-activated: serving the sockets systemd passed; --listen, --tcp and --udp do not apply");
+                if !args.listen.is_empty() || args.tcp || args.udp || args.reuseport {
+                    tracing::warn!("socket-activated: serving the sockets systemd passed; --listen, --tcp, --udp and --reuseport do not apply");
                 }
                 sockets
             }
@@ -351,10 +351,12 @@ fn warn_if_service_reachable(server: &Server, config: &Config) {
     tracing::warn!(
         "listening beyond loopback ({}): anyone who can reach it can use it. Protections: UDP replies \
          per source {udp_rate} (--udp-rate), UDP from ports below 1024 {}, at most {} TCP connections \
-         (--max-connections), idle timeout {:?} (--idle-timeout)",
+         (--max-connections), {} per source (--max-connections-per-source), idle timeout {:?} \
+         (--idle-timeout)",
         reachable.join(", "),
         if config.udp_allow_low_ports { "answered" } else { "ignored" },
         config.max_connections,
+        config.max_connections_per_source.map_or("unlimited".to_owned(), |n| n.to_string()),
         config.idle_timeout,
     );
 }
