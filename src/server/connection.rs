@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::connections::Socket;
-use super::proxy::{Proxied, Rejection};
+use super::proxy::{log_rejected, Proxied, Rejection};
 use super::sources::Source;
 use super::stats::{add, decrement};
 use super::Context;
@@ -50,16 +50,14 @@ pub(crate) fn admit(
     let source = match &context.config.proxy_protocol {
         Some(proxy) if !proxy.trusts(peer.ip()) => {
             add(&context.stats.tcp_proxy_untrusted, 1);
-            super::proxy::log_rejected(context, peer, &super::proxy::Rejection::Untrusted);
+            log_rejected(context, peer, &Rejection::Untrusted);
             return None;
         }
         Some(_) => None,
         None => take_source(context, peer).ok()?,
     };
     let Some(key) = set.take_place(limit) else {
-        if let (Some(sources), Some(source)) = (&context.sources, source) {
-            sources.release(source);
-        }
+        release_source(context, source);
         add(&context.stats.tcp_rejected_over_limit, 1);
         if let Some(held_back) = context.over_limit_log.allow() {
             tracing::warn!(
@@ -123,12 +121,12 @@ pub(crate) fn proxied(
 /// be started for it): its places are freed, and it counts as refused over the limit.
 pub(crate) fn withdraw(context: &Context, admission: Admission) {
     context.connections.release(admission.key);
-    release_source(context, admission);
+    release_source(context, admission.source);
     add(&context.stats.tcp_rejected_over_limit, 1);
 }
 
-fn release_source(context: &Context, admission: Admission) {
-    if let (Some(sources), Some(source)) = (&context.sources, admission.source) {
+fn release_source(context: &Context, source: Option<Source>) {
+    if let (Some(sources), Some(source)) = (&context.sources, source) {
         sources.release(source);
     }
 }
@@ -161,7 +159,7 @@ pub(crate) fn ended(context: &Context, admission: Admission, outcome: &Result<()
     if let Some(lived) = context.connections.release(key) {
         context.histograms.connection_ended(lived, received);
     }
-    release_source(context, admission);
+    release_source(context, admission.source);
     let counter = match outcome {
         Ok(()) => {
             tracing::debug!(connection = key, received, "connection closed");
