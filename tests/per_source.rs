@@ -56,7 +56,9 @@ fn a_source_gets_its_share_and_no_more(model: Model) {
 
 /// A connection's place is given back however it ends: finished, timed out, or refused by the
 /// connection limit after its source's place was taken. (The iterative model serves one at a
-/// time, so each connection here must find its place free.)
+/// time, so each connection here must find its place free.) A connection ends when the server
+/// has closed it, a moment after its client has read the end of its reply, so each next one
+/// waits for that.
 fn a_source_place_is_freed_when_its_connection_ends(model: Model) {
     let server = TestServer::start(Config {
         model,
@@ -65,11 +67,13 @@ fn a_source_place_is_freed_when_its_connection_ends(model: Model) {
         idle_timeout: Some(Duration::from_millis(200)),
         ..Config::default()
     });
+    let ended = |what| server.stats_eventually(what, |s| s.tcp_open == 0);
     for _ in 0..3 {
         assert_eq!(tcp_reply(server.addr, b"finished"), b"FINISHED");
+        ended("the connection closed");
     }
     let idle = connect(server.addr);
-    server.stats_eventually("the idle one timed out", |s| s.tcp_idle_timeouts == 1);
+    server.stats_eventually("the idle one timed out", |s| s.tcp_idle_timeouts == 1 && s.tcp_open == 0);
     drop(idle);
     assert_eq!(tcp_reply(server.addr, b"after"), b"AFTER");
     let stats = server.stats_eventually("five accepted", |s| s.tcp_accepted == 5 && s.tcp_open == 0);
