@@ -14,7 +14,13 @@ use upcase::server::{self, BindOptions, Config, Model, Server};
 const SENTENCE: &[u8] = b"input lowercase sentence";
 
 fn start(runtime: &tokio::runtime::Runtime, model: Model) -> (Server, SocketAddr) {
-    let options = BindOptions { listen: vec!["127.0.0.1:0".into()], tcp: true, udp: true, backlog: 4096 };
+    let options = BindOptions {
+        listen: vec!["127.0.0.1:0".into()],
+        tcp: true,
+        udp: true,
+        backlog: 4096,
+        reuse_port: false,
+    };
     let sockets = server::bind(&options).unwrap();
     let _entered = runtime.enter();
     let server = Server::start(sockets, Config { model, ..Config::default() }).unwrap();

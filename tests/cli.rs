@@ -63,6 +63,7 @@ fn serve_warns_when_reachable_from_other_machines() {
     let log = server.stderr();
     assert!(log.contains("listening beyond loopback (tcp 0.0.0.0:"), "{log}");
     assert!(log.contains("--udp-rate") && log.contains("--max-connections"), "{log}");
+    assert!(log.contains("1000 per source (--max-connections-per-source)"), "{log}");
 }
 
 #[test]

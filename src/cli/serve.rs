@@ -12,7 +12,7 @@ use clap::Args;
 use super::faults::FaultArgs;
 use super::{exit, parse_duration, parse_encoding, LogFormat};
 use upcase::admin::{self, AdminConfig};
-use upcase::server::{self, systemd, BindOptions, Config, Model, RateLimit, Server, Sockets};
+use upcase::server::{self, systemd, BindOptions, Config, Model, ProxyProtocol, RateLimit, Server, Sockets};
 use upcase::transform::Encoding;
 
 /// Where `serve` listens unless told otherwise.
@@ -55,6 +55,39 @@ pub(super) struct ServeArgs {
     /// Most TCP connections open at once; more are closed as soon as they arrive.
     #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     max_connections: usize,
+
+    /// Most TCP connections one source may have open at once (an IPv4 address, an IPv6 /64;
+    /// behind --proxy-protocol, the client the proxy names); more are closed as soon as they
+    /// arrive. Loopback clients are not limited unless --max-connections-per-source-loopback
+    /// (0: no limit) [default: a tenth of --max-connections].
+    #[arg(long, value_name = "N")]
+    max_connections_per_source: Option<usize>,
+
+    /// Apply --max-connections-per-source to loopback clients too.
+    #[arg(long)]
+    max_connections_per_source_loopback: bool,
+
+    /// Every TCP connection must come from a --trusted-proxy and start with a PROXY protocol
+    /// header (version 1 or 2: HAProxy's send-proxy, nginx's proxy_protocol), whose client
+    /// address is then used in logs, the status page and the per-source limit. Connections
+    /// without a good header are closed and counted.
+    #[arg(long, requires = "trusted_proxy")]
+    proxy_protocol: bool,
+
+    /// With --proxy-protocol: a proxy allowed to connect, as an address or a network
+    /// (10.0.0.0/8, 2001:db8::/32); repeat for several.
+    #[arg(long, value_name = "CIDR", requires = "proxy_protocol", value_parser = parse_network)]
+    trusted_proxy: Vec<ipnet::IpNet>,
+
+    /// With --proxy-protocol: how long a connection has to send its whole PROXY header, apart
+    /// from the idle timeout.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    proxy_header_timeout: Duration,
+
+    /// Join the other servers on the same port that also say --reuseport (SO_REUSEPORT), to run
+    /// several processes on one port; without it, a port in use is an error.
+    #[arg(long)]
+    reuseport: bool,
 
     /// Threaded model: most connection threads at once (the lower of this and
     /// --max-connections applies).
@@ -115,6 +148,16 @@ pub(super) struct ServeArgs {
     faults: FaultArgs,
 }
 
+/// A network, `10.0.0.0/8`, or one address, `192.0.2.7` (a /32 or /128).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|network| network.trunc())
+        .map_err(|_| {
+            format!("not an address or a network: {text:?} (write e.g. 127.0.0.1, 10.0.0.0/8 or ::1/128)")
+        })
+}
+
 fn parse_model(name: &str) -> Result<Model, String> {
     Model::ALL
         .into_iter()
@@ -133,6 +176,16 @@ impl ServeArgs {
             model: self.model,
             encoding: self.encoding,
             max_connections: self.max_connections,
+            max_connections_per_source: match self.max_connections_per_source {
+                Some(0) => None,
+                Some(limit) => Some(limit),
+                None => Some((self.max_connections / 10).max(1)),
+            },
+            per_source_loopback: self.max_connections_per_source_loopback,
+            proxy_protocol: self.proxy_protocol.then(|| ProxyProtocol {
+                trusted: self.trusted_proxy.clone(),
+                header_timeout: self.proxy_header_timeout,
+            }),
             max_threads: self.max_threads,
             workers: self.workers.unwrap_or(workers),
             idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
@@ -155,7 +208,13 @@ impl ServeArgs {
         let both = self.udp == self.tcp;
         let listen =
             if self.listen.is_empty() { vec![DEFAULT_LISTEN.to_owned()] } else { self.listen.clone() };
-        BindOptions { listen, tcp: both || self.tcp, udp: both || self.udp, backlog: self.backlog }
+        BindOptions {
+            listen,
+            tcp: both || self.tcp,
+            udp: both || self.udp,
+            backlog: self.backlog,
+            reuse_port: self.reuseport,
+        }
     }
 }
 
@@ -172,8 +231,8 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
     runtime.block_on(async {
         let sockets = match activated {
             Some(sockets) => {
-                if !args.listen.is_empty() || args.tcp || args.udp {
-                    tracing::warn!("socket-activated: serving the sockets systemd passed; --listen, --tcp and --udp do not apply");
+                if !args.listen.is_empty() || args.tcp || args.udp || args.reuseport {
+                    tracing::warn!("socket-activated: serving the sockets systemd passed; --listen, --tcp, --udp and --reuseport do not apply");
                 }
                 sockets
             }
@@ -304,10 +363,12 @@ fn warn_if_service_reachable(server: &Server, config: &Config) {
     tracing::warn!(
         "listening beyond loopback ({}): anyone who can reach it can use it. Protections: UDP replies \
          per source {udp_rate} (--udp-rate), UDP from ports below 1024 {}, at most {} TCP connections \
-         (--max-connections), idle timeout {:?} (--idle-timeout)",
+         (--max-connections), {} per source (--max-connections-per-source), idle timeout {:?} \
+         (--idle-timeout)",
         reachable.join(", "),
         if config.udp_allow_low_ports { "answered" } else { "ignored" },
         config.max_connections,
+        config.max_connections_per_source.map_or("unlimited".to_owned(), |n| n.to_string()),
         config.idle_timeout,
     );
 }

@@ -11,7 +11,8 @@
 //! counts per connection, and its work-stealing scheduler wakes threads across cores, which
 //! measured as the most expensive UDP server upcase shipped (docs/BENCHMARKS.md). A connection
 //! here is a slab entry (`exchange::Exchange`, about 150 bytes, reused) and its socket: no
-//! allocation, no timer, no system call beyond its own I/O and one `epoll_ctl`.
+//! allocation, no timer, no system call beyond its own I/O and one `epoll_ctl`. (Behind a proxy,
+//! one small allocation more while its PROXY header is read.)
 //!
 //! One turn of a worker: wait for events (or the next deadline check), then accept new
 //! connections, answer queued datagrams and advance each ready connection, each within a budget
@@ -44,6 +45,7 @@ use super::connection::{accept_failed, admit, ended, opened, Ending};
 use super::connections::Socket;
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::faulty_udp::FaultyReplies;
+use super::proxy::log_rejected;
 use super::{Context, ServerError, Sockets};
 use crate::net::{Transport, RECEIVE_BUFFER};
 
@@ -53,6 +55,8 @@ const BATCH: usize = 64;
 /// The waker's token; listeners and UDP sockets count up from 0, connections from [`CONNECTIONS`].
 const WAKE: Token = Token(usize::MAX);
 const CONNECTIONS: usize = 1 << 20;
+/// Turns of [`BATCH`] a stopping worker gives each socket to take what is already queued on it.
+const STOP_DRAIN_TURNS: usize = 64;
 
 /// Starts [`super::Config::workers`] workers on `sockets`, each a thread tracked by `tracker`.
 /// Every worker's sockets are bound before this returns, so clients are spread from the first.
@@ -242,44 +246,50 @@ impl Worker {
             WAKE => {}
             Token(n) if n >= CONNECTIONS => self.advance(n - CONNECTIONS, client_closed, now),
             Token(n) => match self.sources.get_mut(n) {
-                Some(Some(Source::Listener(_))) => self.accept(n, now),
-                Some(Some(Source::Datagrams { .. })) => self.answer_datagrams(n),
+                Some(Some(Source::Listener(_))) => {
+                    self.accept(n, now);
+                }
+                Some(Some(Source::Datagrams { .. })) => {
+                    self.answer_datagrams(n);
+                }
                 _ => {}
             },
         }
     }
 
-    /// Accepts what is queued on listener `n`, admitting each connection under the server's limit.
-    fn accept(&mut self, n: usize, now: Instant) {
+    /// Accepts what is queued on listener `n`, admitting each connection under the server's limit;
+    /// `true` when its turn ended with more perhaps queued.
+    fn accept(&mut self, n: usize, now: Instant) -> bool {
         let context = Arc::clone(&self.context);
         let limit = context.config.max_connections;
         for _ in 0..BATCH {
-            let Some(Some(Source::Listener(listener))) = self.sources.get(n) else { return };
+            let Some(Some(Source::Listener(listener))) = self.sources.get(n) else { return false };
             let (mut socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) => {
                     // Out of descriptors or memory: wait (longer each time) for connections to close.
                     self.accept_errors = self.accept_errors.saturating_add(1);
                     self.later.push((now + accept_failed(&context, &e, self.accept_errors), Token(n)));
-                    return;
+                    return false;
                 }
             };
             self.accept_errors = 0;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
-            let Some(key) = admit(&context, || Some(Socket::Worker(fd)), peer, limit) else { continue };
-            opened(&context, key, &socket, peer);
+            let Some(admission) = admit(&context, || Some(Socket::Worker(fd)), peer, limit) else { continue };
+            opened(&context, admission.key, &socket, peer);
             let entry = self.connections.vacant_entry();
             let token = Token(CONNECTIONS + entry.key());
             if let Err(e) =
                 self.poll.registry().register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
             {
-                ended(&context, key, &Err(e.into()), 0);
+                ended(&context, admission, &Err(e.into()), 0);
                 continue;
             }
-            entry.insert(Exchange::new(socket, key, &context, now));
+            entry.insert(Exchange::new(socket, admission, peer, &context, now));
         }
         self.again.push(Token(n));
+        true
     }
 
     /// Advances connection `slot`; closes it when its exchange is over.
@@ -299,9 +309,12 @@ impl Worker {
 
     fn close(&mut self, slot: usize, outcome: &Result<(), Ending>) {
         if let Some(exchange) = self.connections.try_remove(slot) {
+            if let (Err(Ending::Proxy(rejection)), Some(proxy)) = (outcome, exchange.proxy()) {
+                log_rejected(&self.context, proxy, rejection);
+            }
             // Counted and out of the connection set first, then closed (dropped), which also takes
             // the socket out of the epoll set: see `connections::Socket::Worker`.
-            ended(&self.context, exchange.key, outcome, exchange.received);
+            ended(&self.context, exchange.admission, outcome, exchange.received);
             drop(exchange);
         }
     }
@@ -326,13 +339,14 @@ impl Worker {
 
     /// Answers what is queued on UDP socket `n`: up to [`BATCH`] datagrams, then the others get
     /// their turn. A reply the socket cannot take now (its send buffer is full) is kept, and
-    /// reading waits until it is sent, rather than dropping it.
-    fn answer_datagrams(&mut self, n: usize) {
+    /// reading waits until it is sent, rather than dropping it. `true` when its turn ended with
+    /// more perhaps queued.
+    fn answer_datagrams(&mut self, n: usize) -> bool {
         let context = &*self.context;
         let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults })) =
             self.sources.get_mut(n)
         else {
-            return;
+            return false;
         };
         let send = |reply: &[u8], peer| socket.send_to(reply, peer);
         if let Some(faults) = faults {
@@ -340,7 +354,7 @@ impl Worker {
         }
         if let Some(peer) = *pending {
             match socket.send_to(reply, peer) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 result => sent(context, peer, result),
             }
             *pending = None;
@@ -358,26 +372,49 @@ impl Worker {
                         match socket.send_to(reply, peer) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 *pending = Some(peer);
-                                return;
+                                return false;
                             }
                             result => sent(context, peer, result),
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) => {
                     failed(context, format_args!("cannot receive: {e}"));
                     // An error that repeats at once (a broken socket) must not spin a core.
                     self.later.push((Instant::now() + RECEIVE_ERROR_PAUSE, Token(n)));
-                    return;
+                    return false;
                 }
             }
         }
         self.again.push(Token(n));
+        true
     }
 
     /// Stops accepting and answering: the listeners and UDP sockets are closed; connections go on.
+    /// What the kernel already queued on them is taken first (bounded, against a flood): a
+    /// connection it completed is served within the grace, instead of being reset when its
+    /// listener closes (a balancer in front would have passed it a client already), and a
+    /// datagram that arrived is answered.
     fn stop(&mut self) {
+        let now = Instant::now();
+        for n in 0..self.sources.len() {
+            for _ in 0..STOP_DRAIN_TURNS {
+                let more = match self.sources.get(n) {
+                    Some(Some(Source::Listener(_))) => self.accept(n, now),
+                    Some(Some(Source::Datagrams { .. })) => self.answer_datagrams(n),
+                    _ => false,
+                };
+                if !more {
+                    break;
+                }
+            }
+            // Closed at once: the longer a drained listener stays open, the more connections the
+            // kernel completes that no one will accept.
+            if let Some(source) = self.sources.get_mut(n) {
+                *source = None;
+            }
+        }
         self.stopped = true;
         self.sources.iter_mut().for_each(|source| *source = None);
         // A connection sending a reply slowly on purpose comes back at its time.

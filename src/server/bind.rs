@@ -2,11 +2,26 @@
 //!
 //! The caller binds and the serving loops only ever receive ready sockets, so tests can bind port
 //! 0 and learn the real port before any loop starts. This module must never serve traffic.
+//!
+//! # Sharing a port
+//!
+//! A port is shared by processes only on purpose: with `--reuseport` ([`BindOptions::reuse_port`])
+//! every socket has SO_REUSEPORT before it binds, so such servers join one group and the kernel
+//! spreads clients over them. Without it, a socket is bound without SO_REUSEPORT first, which
+//! fails with "address in use" if anything holds the port (a `--reuseport` group included), and
+//! only then given SO_REUSEPORT for the async model's workers to join ([`join`]).
+//!
+//! That last step would let a `--reuseport` server join a server started without it, because
+//! Linux checks the flag of the sockets already bound, whenever it was set. So a server without
+//! `--reuseport` also claims its address in the abstract Unix socket namespace (of the same
+//! network namespace as its ports), and a `--reuseport` server that finds the claim taken
+//! refuses to join ([`Claim`]).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-
 use std::os::fd::AsFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::UnixDatagram;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
@@ -22,11 +37,13 @@ pub struct Sockets {
     pub udp: Vec<UdpSocket>,
     /// The listen backlog, for the listeners the async model's workers add to each group.
     pub backlog: i32,
+    /// The claims on addresses bound without `--reuseport`, held as long as the sockets are.
+    pub claims: Vec<Claim>,
 }
 
 impl Default for Sockets {
     fn default() -> Self {
-        Self { tcp: Vec::new(), udp: Vec::new(), backlog: DEFAULT_BACKLOG }
+        Self { tcp: Vec::new(), udp: Vec::new(), backlog: DEFAULT_BACKLOG, claims: Vec::new() }
     }
 }
 
@@ -54,6 +71,9 @@ pub struct BindOptions {
     pub udp: bool,
     /// Length of the queue of connections the kernel completes before `accept` takes them.
     pub backlog: i32,
+    /// Share the port with other servers that also say so (`--reuseport`); see the module's
+    /// documentation.
+    pub reuse_port: bool,
 }
 
 /// How many times to look for a port that is free for both TCP and UDP when binding port 0.
@@ -96,13 +116,17 @@ fn bind_one(addr: SocketAddr, options: &BindOptions, sockets: &mut Sockets) -> R
     let both = options.tcp && options.udp;
     let attempts = if both && addr.port() == 0 { SHARED_PORT_ATTEMPTS } else { 1 };
     for attempt in 1..=attempts {
-        let tcp = if options.tcp { Some(tcp_listener(addr, options.backlog)?) } else { None };
+        let tcp = if options.tcp {
+            Some(tcp_listener_shared(addr, options.backlog, options.reuse_port, &mut sockets.claims)?)
+        } else {
+            None
+        };
         let udp_addr = match &tcp {
             Some(listener) => listener.local_addr().map_err(|e| bind_error(Transport::Tcp, addr, e))?,
             None => addr,
         };
         let udp = if options.udp {
-            match udp_socket(udp_addr) {
+            match udp_socket_shared(udp_addr, options.reuse_port, &mut sockets.claims) {
                 Ok(socket) => Some(socket),
                 // Port 0: the port the kernel gave TCP is taken for UDP; ask for another.
                 Err(ServerError::Bind { reason, .. })
@@ -136,8 +160,25 @@ fn bind_error(transport: Transport, addr: SocketAddr, reason: io::Error) -> Serv
     ServerError::Bind { transport, addr, reason }
 }
 
+/// A listening TCP socket for one server alone, as the admin endpoint's: SO_REUSEADDR, so that
+/// a restart is not held up by the connections of the previous server, and never SO_REUSEPORT.
+pub fn tcp_listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, ServerError> {
+    let open = || -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(backlog)?;
+        Ok(socket.into())
+    };
+    open().map_err(|e| bind_error(Transport::Tcp, addr, e))
+}
+
 /// A listening TCP socket with SO_REUSEADDR, founding a port group the async model's workers
-/// join ([`join`]).
+/// join ([`join`]), which no other server can join; or with `reuse_port`, one that joins (or
+/// founds) a group of servers sharing the port on purpose.
 ///
 /// On Linux SO_REUSEADDR does not let two servers listen on one port; it only lets a new listener
 /// bind while old connections of a previous one linger. IPv6 sockets are IPv6-only so that
@@ -147,38 +188,129 @@ fn bind_error(transport: Transport, addr: SocketAddr, reason: io::Error) -> Serv
 /// second server started on the same port join the group silently and take part of its clients
 /// (the reason nginx makes `reuseport` opt-in). So the socket is bound without it, which fails
 /// with "address in use" if anything at all holds the port, and only then given SO_REUSEPORT for
-/// the workers to join. Another upcase does the same and fails; only a program that sets
-/// SO_REUSEPORT itself, as the same user, could still join (docs/OPERATIONS.md).
-pub fn tcp_listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, ServerError> {
-    let open = || -> io::Result<TcpListener> {
+/// the workers to join; its address is claimed so that a `--reuseport` upcase does not join
+/// either (the module's documentation). Only a program that sets SO_REUSEPORT itself, as the same
+/// user, could still join (docs/OPERATIONS.md).
+/// [`tcp_listener`], or with `reuse_port` one that joins (or founds) a group of servers sharing
+/// the port on purpose.
+fn tcp_listener_shared(
+    addr: SocketAddr,
+    backlog: i32,
+    reuse_port: bool,
+    claims: &mut Vec<Claim>,
+) -> Result<TcpListener, ServerError> {
+    let mut open = || -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         if addr.is_ipv6() {
             socket.set_only_v6(true)?;
         }
-        socket.bind(&addr.into())?;
-        socket.set_reuse_port(true)?;
+        bind_sharing(&socket, addr, Transport::Tcp, reuse_port, claims)?;
         socket.listen(backlog)?;
         Ok(socket.into())
     };
     open().map_err(|e| bind_error(Transport::Tcp, addr, e))
 }
 
-/// A bound UDP socket, founding a port group as [`tcp_listener`] does.
+/// A bound UDP socket, founding a port group as [`tcp_listener_shared`] does, or with `reuse_port`
+/// joining a group of servers sharing the port on purpose.
 ///
 /// No SO_REUSEADDR here: for UDP it would let a second server share the port and silently take
 /// half the requests, and UDP has no TIME_WAIT to wait out.
-pub fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
-    let open = || -> io::Result<UdpSocket> {
+fn udp_socket_shared(
+    addr: SocketAddr,
+    reuse_port: bool,
+    claims: &mut Vec<Claim>,
+) -> Result<UdpSocket, ServerError> {
+    let mut open = || -> io::Result<UdpSocket> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         if addr.is_ipv6() {
             socket.set_only_v6(true)?;
         }
-        socket.bind(&addr.into())?;
-        socket.set_reuse_port(true)?;
+        bind_sharing(&socket, addr, Transport::Udp, reuse_port, claims)?;
         Ok(socket.into())
     };
     open().map_err(|e| bind_error(Transport::Udp, addr, e))
+}
+
+/// Binds `socket` to `addr` with SO_REUSEPORT from the start (`reuse_port`: unless a server
+/// without it holds the address), or without it and then with it, claiming the address.
+fn bind_sharing(
+    socket: &Socket,
+    addr: SocketAddr,
+    transport: Transport,
+    reuse_port: bool,
+    claims: &mut Vec<Claim>,
+) -> io::Result<()> {
+    if reuse_port {
+        Claim::check_free(transport, addr)?;
+        socket.set_reuse_port(true)?;
+        return socket.bind(&addr.into());
+    }
+    socket.bind(&addr.into())?;
+    let bound = socket.local_addr()?.as_socket().unwrap_or(addr);
+    claims.extend(Claim::take(transport, bound));
+    socket.set_reuse_port(true)
+}
+
+/// A server's claim on one of its addresses, which a `--reuseport` server must not join: a Unix
+/// datagram socket bound to a name in the abstract namespace, which the kernel lets only one
+/// socket hold, and frees when the process ends however it ends.
+#[derive(Debug)]
+pub struct Claim {
+    _socket: UnixDatagram,
+}
+
+impl Claim {
+    fn name(transport: Transport, addr: SocketAddr) -> String {
+        format!("upcase/{transport}/{addr}")
+    }
+
+    /// Claims `addr`; `None` (logged) when Unix sockets are not allowed here, in which case only
+    /// a `--reuseport` server could still join.
+    fn take(transport: Transport, addr: SocketAddr) -> Option<Self> {
+        let name = Self::name(transport, addr);
+        let claimed = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .and_then(|name| UnixDatagram::bind_addr(&name));
+        match claimed {
+            Ok(socket) => Some(Self { _socket: socket }),
+            Err(e) => {
+                tracing::debug!("cannot claim {name} against --reuseport servers: {e}");
+                None
+            }
+        }
+    }
+
+    /// Fails with "address in use" when a server without `--reuseport` holds `addr`, or the
+    /// wildcard address of its family on its port, which also takes `addr`'s clients.
+    fn check_free(transport: Transport, addr: SocketAddr) -> io::Result<()> {
+        if addr.port() == 0 {
+            return Ok(()); // a port of its own, which no one holds
+        }
+        let wildcard = SocketAddr::new(
+            match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            },
+            addr.port(),
+        );
+        for held in [addr, wildcard] {
+            if Self::is_held(transport, held) {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("Address already in use: {transport} {held} is served by an upcase without --reuseport, which does not share its port"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_held(transport: Transport, addr: SocketAddr) -> bool {
+        let name = Self::name(transport, addr);
+        let taken = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .and_then(|name| UnixDatagram::bind_addr(&name));
+        matches!(taken, Err(e) if e.kind() == io::ErrorKind::AddrInUse)
+    }
 }
 
 /// Another socket on the port of `founder` (a socket from [`tcp_listener`] or [`udp_socket`]),

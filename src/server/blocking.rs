@@ -3,27 +3,32 @@
 //!
 //! A blocked call cannot see a stop, so every wait here is bounded: `accept` and `recv_from` wake
 //! every [`STOP_POLL`], and a connection's socket timeouts are set before each call to the nearest
-//! of its limits, so a blocked call can tell which limit it hit. Nothing here may end a loop on
-//! an error that belongs to one connection, one `accept` or one datagram.
+//! of its limits, so a blocked call can tell which limit it hit. Behind a proxy, a connection's
+//! PROXY header is read first, within its own deadline. Nothing here may end a loop on an error
+//! that belongs to one connection, one `accept` or one datagram.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::connection::{accept_failed, ConnectionGuard, Ending};
+use super::connection::{accept_failed, Admission, ConnectionGuard, Ending};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::faulty_udp::FaultyReplies;
+use super::proxy::{log_rejected, Feed, HeaderReader, Proxied, ProxyProtocol, Rejection};
 use super::shutdown::STOP_POLL;
 use super::stats::add;
 use super::{stream, Context};
 use crate::faults::Plan;
 use crate::net::{is_timeout, Transport, RECEIVE_BUFFER};
 
-/// Hands each connection accepted on `listener` to `serve`, until the server stops. Never ends
-/// on an accept error: it backs off and tries again.
+/// Hands each connection accepted on `listener` to `serve`, until the server stops, and then
+/// those the kernel had already completed (bounded): served within the grace rather than reset
+/// when the listener closes, which the caller does as soon as this returns. Never ends on an
+/// accept error: it backs off and tries again.
 pub(crate) fn accept_loop(
     listener: &TcpListener,
     context: &Context,
@@ -47,7 +52,20 @@ pub(crate) fn accept_loop(
             }
         }
     }
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    for _ in 0..STOP_DRAIN {
+        let Ok((stream, peer)) = listener.accept() else { break };
+        if stream.set_nonblocking(false).is_ok() {
+            serve(stream, peer);
+        }
+    }
 }
+
+/// Connections or datagrams a stopping loop takes from what is already queued, at most: the
+/// queue as it was (a listen backlog is 4,096 by default), not a flood that goes on.
+const STOP_DRAIN: usize = 4096;
 
 /// A serving thread's buffers, reused from one connection to the next, and its faults plan.
 #[derive(Debug)]
@@ -66,21 +84,69 @@ impl Buffers {
     }
 }
 
-/// Serves the connection admitted as `key` to its end on the calling thread. A panic while
-/// serving ends this connection only, and is counted.
+/// Serves the connection admitted as `admission` to its end on the calling thread, its PROXY
+/// header first when there must be one. A panic while serving ends this connection only, and is
+/// counted.
 pub(crate) fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    key: u64,
+    admission: Admission,
     context: &Context,
     buffers: &mut Buffers,
 ) {
-    let mut guard = ConnectionGuard::new(context, key, &stream, peer);
+    let mut guard = ConnectionGuard::new(context, admission, &stream, peer);
     let mut received = 0;
-    let exchange = AssertUnwindSafe(|| Exchange::new(stream, context).run(buffers, &mut received));
+    let exchange = AssertUnwindSafe(|| {
+        let first = match &context.config.proxy_protocol {
+            Some(proxy) => {
+                let (header, first) = read_proxy_header(&stream, proxy, context, &mut buffers.input)
+                    .inspect_err(|ending| {
+                        if let Ending::Proxy(rejection) = ending {
+                            log_rejected(context, peer, rejection);
+                        }
+                    })?;
+                guard.proxied(&stream, peer, header)?;
+                first
+            }
+            None => 0..0,
+        };
+        Exchange::new(stream, context).run(buffers, &mut received, first)
+    });
     let outcome = std::panic::catch_unwind(exchange).unwrap_or(Err(Ending::Panic));
     guard.received(received);
     guard.finished(outcome);
+}
+
+/// Reads the PROXY header that opens a connection, within the header timeout; returns what it
+/// says and where in `input` the client's first bytes are (those that came in the header's read).
+fn read_proxy_header(
+    mut stream: &TcpStream,
+    proxy: &ProxyProtocol,
+    context: &Context,
+    input: &mut [u8],
+) -> Result<(Proxied, Range<usize>), Ending> {
+    let deadline = Instant::now() + proxy.header_timeout;
+    let mut reader = HeaderReader::default();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Ending::Proxy(Rejection::Timeout));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(input) {
+            Ok(0) if context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
+            Ok(0) => return Err(Ending::Proxy(Rejection::Incomplete)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => return Err(Ending::Proxy(Rejection::Timeout)),
+            Err(e) => return Err(Ending::Io(e)),
+        };
+        match reader.feed(input.get(..n).unwrap_or_default()) {
+            Feed::More => {}
+            Feed::Rejected(rejection) => return Err(Ending::Proxy(rejection)),
+            Feed::Done { header, consumed } => return Ok((header, consumed.min(n)..n)),
+        }
+    }
 }
 
 /// One connection served on the calling thread, with its timeouts.
@@ -101,23 +167,31 @@ impl<'a> Exchange<'a> {
         Self { stream, context, deadline }
     }
 
-    /// Serves the connection to its end, counting the bytes it receives in `received`.
-    fn run(mut self, buffers: &mut Buffers, received: &mut usize) -> Result<(), Ending> {
+    /// Serves the connection to its end, counting the bytes it receives in `received`; `first`:
+    /// where in the input buffer the client's first bytes already are (those that came with its
+    /// PROXY header).
+    fn run(mut self, buffers: &mut Buffers, received: &mut usize, first: Range<usize>) -> Result<(), Ending> {
         let mut uppercaser = self.context.uppercaser();
+        let mut first = Some(first).filter(|range| !range.is_empty());
         loop {
-            let timeout = self.limit(self.context.config.idle_timeout)?;
-            self.stream.set_read_timeout(timeout)?;
-            let n = match self.stream.read(&mut buffers.input) {
-                // `close_all` shuts the socket down, which a blocked read sees as end of stream.
-                Ok(0) if self.context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::Idle)),
-                Err(e) => return Err(self.closed_or(e)),
+            let range = match first.take() {
+                Some(range) => range,
+                None => {
+                    let timeout = self.limit(self.context.config.idle_timeout)?;
+                    self.stream.set_read_timeout(timeout)?;
+                    match self.stream.read(&mut buffers.input) {
+                        // `close_all` shuts the socket down, which a blocked read sees as end of stream.
+                        Ok(0) if self.context.shutdown.force.is_cancelled() => return Err(Ending::Shutdown),
+                        Ok(0) => break,
+                        Ok(n) => 0..n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if is_timeout(&e) => return Err(self.timed_out(Ending::Idle)),
+                        Err(e) => return Err(self.closed_or(e)),
+                    }
+                }
             };
-            let chunk = buffers.input.get(..n).unwrap_or_default();
-            *received += n;
+            let chunk = buffers.input.get(range).unwrap_or_default();
+            *received += chunk.len();
             stream::answer_chunk(chunk, &mut uppercaser, &mut buffers.reply, self.context);
             self.reply(&buffers.reply, &mut buffers.faults)?;
         }
@@ -203,8 +277,9 @@ impl<'a> Exchange<'a> {
     }
 }
 
-/// Answers datagrams on `socket` until the server stops: the whole of the iterative UDP server,
-/// and each thread of the threaded one (the `nth`, for its faults plan).
+/// Answers datagrams on `socket` until the server stops, and then those already queued
+/// (bounded): the whole of the iterative UDP server, and each thread of the threaded one (the
+/// `nth`, for its faults plan).
 pub(crate) fn answer_datagrams(socket: &UdpSocket, nth: u64, context: &Context) {
     if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
         tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
@@ -237,6 +312,15 @@ pub(crate) fn answer_datagrams(socket: &UdpSocket, nth: u64, context: &Context) 
                 // An error that repeats at once (a broken socket) must not spin a core.
                 std::thread::sleep(RECEIVE_ERROR_PAUSE);
             }
+        }
+    }
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    for _ in 0..STOP_DRAIN {
+        let Ok((n, peer)) = socket.recv_from(&mut request) else { break };
+        if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
+            sent(context, peer, socket.send_to(&reply, peer));
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::RateLimit;
+use super::{ProxyProtocol, RateLimit};
 use crate::faults::Faults;
 use crate::transform::Encoding;
 
@@ -51,6 +51,15 @@ pub struct Config {
     pub encoding: Encoding,
     /// Most TCP connections open at once; beyond it a new connection is closed at once.
     pub max_connections: usize,
+    /// Most TCP connections one source (an IPv4 address, an IPv6 /64) may have open at once, so
+    /// that one client cannot take every place under `max_connections`. `None`: no such limit.
+    pub max_connections_per_source: Option<usize>,
+    /// Apply `max_connections_per_source` to loopback clients too (by default only to others:
+    /// local benchmarks, and the users of a shared lab machine, all come from one address).
+    pub per_source_loopback: bool,
+    /// Every TCP connection must come from a trusted proxy and start with a PROXY protocol
+    /// header, whose client address then stands for the connection's. `None`: off.
+    pub proxy_protocol: Option<ProxyProtocol>,
     /// The threaded model's own cap on connection threads (the lower of the two applies).
     pub max_threads: usize,
     /// Threads that serve: the async model's workers, each with its own sockets, event loop and
@@ -98,6 +107,9 @@ impl Default for Config {
             model: Model::default(),
             encoding: Encoding::default(),
             max_connections: 10_000,
+            max_connections_per_source: Some(1_000),
+            per_source_loopback: false,
+            proxy_protocol: None,
             max_threads: 4_096,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             idle_timeout: Some(Duration::from_secs(60)),

@@ -14,26 +14,50 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::connections::Socket;
+use super::proxy::{log_rejected, Proxied, Rejection};
+use super::sources::Source;
 use super::stats::{add, decrement};
 use super::Context;
 
-/// Admits a connection just accepted from `peer` unless `limit` are already open or the grace
-/// period is over, and returns its key; otherwise counts why not and returns `None`, and dropping
-/// the socket closes it. Every model admits through here: the one connection limit. `socket` is
-/// how the set may reach it, asked for only when the set keeps entries ([`super::connections`]).
+/// A connection admitted under the limits: its key in the connection set, which also names it in
+/// the logs, and the source whose place it holds under the per-source limit, if any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admission {
+    pub(crate) key: u64,
+    pub(crate) source: Option<Source>,
+}
+
+/// Admits a connection just accepted from `peer` unless `limit` are already open, its source
+/// has its share open, it is not from a trusted proxy when the PROXY protocol is on, or the grace
+/// period is over; otherwise counts why not and returns `None`, and dropping the socket closes
+/// it. Every model admits through here: the one connection limit. `socket` is how the set may
+/// reach it, asked for only when the set keeps entries ([`super::connections`]).
+///
+/// Behind a proxy, the source is the client its header names, known only once the header is
+/// read: [`proxied`] takes its place then.
 pub(crate) fn admit(
     context: &Context,
     socket: impl FnOnce() -> Option<Socket>,
     peer: SocketAddr,
     limit: usize,
-) -> Option<u64> {
+) -> Option<Admission> {
     let set = &context.connections;
     if set.closing() {
         add(&context.stats.tcp_accepted, 1);
         add(&context.stats.tcp_closed_at_shutdown, 1);
         return None;
     }
+    let source = match &context.config.proxy_protocol {
+        Some(proxy) if !proxy.trusts(peer.ip()) => {
+            add(&context.stats.tcp_proxy_untrusted, 1);
+            log_rejected(context, peer, &Rejection::Untrusted);
+            return None;
+        }
+        Some(_) => None,
+        None => take_source(context, peer).ok()?,
+    };
     let Some(key) = set.take_place(limit) else {
+        release_source(context, source);
         add(&context.stats.tcp_rejected_over_limit, 1);
         if let Some(held_back) = context.over_limit_log.allow() {
             tracing::warn!(
@@ -46,39 +70,94 @@ pub(crate) fn admit(
         return None;
     };
     set.enter(key, socket);
-    Some(key)
+    Some(Admission { key, source })
+}
+
+/// Takes a place for `client` under the per-source limit: `Ok(None)` when its source is not
+/// limited; `Err` (counted and logged) when its source has its share open.
+fn take_source(context: &Context, client: SocketAddr) -> Result<Option<Source>, ()> {
+    let Some(sources) = &context.sources else { return Ok(None) };
+    sources.take(client.ip()).map_err(|source| {
+        add(&context.stats.tcp_rejected_per_source, 1);
+        if let Some(held_back) = context.per_source_log.allow() {
+            tracing::warn!(
+                limit = context.config.max_connections_per_source,
+                client = %client,
+                %source,
+                held_back,
+                "per-source connection limit reached: closing a new connection (held_back: how many more since the last message)"
+            );
+        }
+    })
+}
+
+/// A connection behind a proxy whose header `header` was just read from `proxy`: its client
+/// takes a place under the per-source limit (`Err(Ending::PerSource)` when its source has its
+/// share open: counted, and the connection is to be closed), is recorded for the status page,
+/// and the connection is logged by its real 4-tuple. A header without a client (`LOCAL`,
+/// `UNKNOWN`) stands for the proxy itself.
+pub(crate) fn proxied(
+    context: &Context,
+    admission: &mut Admission,
+    socket: &impl AsFd,
+    proxy: SocketAddr,
+    header: Proxied,
+) -> Result<(), Ending> {
+    let client = header.client.unwrap_or(proxy);
+    admission.source = take_source(context, client).map_err(|()| Ending::PerSource)?;
+    context.connections.record_client(admission.key, client);
+    tracing::debug!(
+        connection = admission.key,
+        server = %display_addr(socket2::SockRef::from(socket).local_addr().ok().and_then(|a| a.as_socket())),
+        client = %client,
+        proxy = %proxy,
+        proxy_protocol = header.version,
+        "connection opened"
+    );
+    Ok(())
 }
 
 /// Takes back the admission of a connection that could not be served after all (no thread could
-/// be started for it): its place is freed, and it counts as refused over the limit.
-pub(crate) fn withdraw(context: &Context, key: u64) {
-    context.connections.release(key);
+/// be started for it): its places are freed, and it counts as refused over the limit.
+pub(crate) fn withdraw(context: &Context, admission: Admission) {
+    context.connections.release(admission.key);
+    release_source(context, admission.source);
     add(&context.stats.tcp_rejected_over_limit, 1);
 }
 
-/// Counts a connection admitted as `key` as open, and logs its 4-tuple at debug level. `socket`
-/// is asked for its own address only when the line that shows it is logged: that is a system
-/// call.
+fn release_source(context: &Context, source: Option<Source>) {
+    if let (Some(sources), Some(source)) = (&context.sources, source) {
+        sources.release(source);
+    }
+}
+
+/// Counts a connection admitted as `key` as open, and logs its 4-tuple at debug level (behind a
+/// proxy, [`proxied`] does, once the header names the client). `socket` is asked for its own
+/// address only when the line that shows it is logged: that is a system call.
 pub(crate) fn opened(context: &Context, key: u64, socket: &impl AsFd, peer: SocketAddr) {
     add(&context.stats.tcp_accepted, 1);
     add(&context.stats.tcp_open, 1);
-    tracing::debug!(
-        connection = key,
-        server = %display_addr(socket2::SockRef::from(socket).local_addr().ok().and_then(|a| a.as_socket())),
-        client = %peer,
-        "connection opened"
-    );
+    if context.config.proxy_protocol.is_none() {
+        tracing::debug!(
+            connection = key,
+            server = %display_addr(socket2::SockRef::from(socket).local_addr().ok().and_then(|a| a.as_socket())),
+            client = %peer,
+            "connection opened"
+        );
+    }
 }
 
-/// Counts how the connection admitted as `key` ended, having received `received` bytes, and frees
-/// its place under the limit. A worker calls this before it closes the socket (see
+/// Counts how the connection admitted as `admission` ended, having received `received` bytes,
+/// and frees its places under the limits. A worker calls this before it closes the socket (see
 /// [`super::connections::Socket::Worker`]).
-pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>, received: u64) {
+pub(crate) fn ended(context: &Context, admission: Admission, outcome: &Result<(), Ending>, received: u64) {
     let stats = &context.stats;
+    let key = admission.key;
     decrement(&stats.tcp_open);
     if let Some(lived) = context.connections.release(key) {
         context.histograms.connection_ended(lived, received);
     }
+    release_source(context, admission.source);
     let counter = match outcome {
         Ok(()) => {
             tracing::debug!(connection = key, received, "connection closed");
@@ -93,6 +172,13 @@ pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>, r
             &stats.panics
         }
         Err(Ending::Io(_)) => &stats.tcp_errors,
+        Err(Ending::Proxy(Rejection::Untrusted)) => &stats.tcp_proxy_untrusted,
+        Err(Ending::Proxy(Rejection::Missing)) => &stats.tcp_proxy_missing,
+        Err(Ending::Proxy(Rejection::Malformed(_))) => &stats.tcp_proxy_malformed,
+        Err(Ending::Proxy(Rejection::Incomplete)) => &stats.tcp_proxy_incomplete,
+        Err(Ending::Proxy(Rejection::Timeout)) => &stats.tcp_proxy_timeout,
+        // Counted when it was refused, as a refusal at admission is.
+        Err(Ending::PerSource) => return,
     };
     add(counter, 1);
     if let Err(ending) = outcome {
@@ -106,17 +192,32 @@ pub(crate) fn ended(context: &Context, key: u64, outcome: &Result<(), Ending>, r
 #[derive(Debug)]
 pub(crate) struct ConnectionGuard<'a> {
     context: &'a Context,
-    key: u64,
+    admission: Admission,
     outcome: Option<Result<(), Ending>>,
     /// Bytes received from the client so far.
     received: u64,
 }
 
 impl<'a> ConnectionGuard<'a> {
-    /// Takes charge of the connection admitted as `key`, from `peer`, on `socket`.
-    pub(crate) fn new(context: &'a Context, key: u64, socket: &impl AsFd, peer: SocketAddr) -> Self {
-        opened(context, key, socket, peer);
-        Self { context, key, outcome: None, received: 0 }
+    /// Takes charge of the connection admitted as `admission`, from `peer`, on `socket`.
+    pub(crate) fn new(
+        context: &'a Context,
+        admission: Admission,
+        socket: &impl AsFd,
+        peer: SocketAddr,
+    ) -> Self {
+        opened(context, admission.key, socket, peer);
+        Self { context, admission, outcome: None, received: 0 }
+    }
+
+    /// The connection came through a proxy whose header was just read: see [`proxied`].
+    pub(crate) fn proxied(
+        &mut self,
+        socket: &impl AsFd,
+        proxy: SocketAddr,
+        header: Proxied,
+    ) -> Result<(), Ending> {
+        proxied(self.context, &mut self.admission, socket, proxy, header)
     }
 
     /// Counts `bytes` just received from the client.
@@ -133,7 +234,7 @@ impl<'a> ConnectionGuard<'a> {
 impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
         let outcome = self.outcome.take().unwrap_or(Err(Ending::Shutdown));
-        ended(self.context, self.key, &outcome, self.received);
+        ended(self.context, self.admission, &outcome, self.received);
     }
 }
 
@@ -178,6 +279,12 @@ pub(crate) enum Ending {
     /// The connection failed (reset, broken pipe).
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// Behind a proxy: the connection did not start with a good PROXY header.
+    #[error("{0}")]
+    Proxy(Rejection),
+    /// Behind a proxy: the client its header named already had its share of connections open.
+    #[error("its source has --max-connections-per-source open")]
+    PerSource,
 }
 
 /// Logs and counts a failed `accept`, and says how long to wait before the next one.
@@ -242,13 +349,13 @@ mod tests {
         let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
         let first = admit(&context, || None, peer, 2).unwrap();
         assert!(admit(&context, || None, peer, 2).is_some());
-        assert_eq!(admit(&context, || None, peer, 2), None, "over the limit");
+        assert!(admit(&context, || None, peer, 2).is_none(), "over the limit");
         assert_eq!(context.stats.snapshot().tcp_rejected_over_limit, 1);
-        context.connections.release(first);
+        context.connections.release(first.key);
         assert!(admit(&context, || None, peer, 2).is_some(), "a released slot is free again");
         assert_eq!(context.connections.open(), 2);
         context.connections.close_all();
-        assert_eq!(admit(&context, || None, peer, 2), None, "closing: refused");
+        assert!(admit(&context, || None, peer, 2).is_none(), "closing: refused");
         let stats = context.stats.snapshot();
         assert_eq!((stats.tcp_accepted, stats.tcp_closed_at_shutdown), (1, 1));
     }

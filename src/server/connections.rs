@@ -5,13 +5,16 @@
 //! socket, when it opened) are kept only where something needs them: always in the blocking
 //! models, whose threads blocked in `read` or `write` only a shutdown of their socket can
 //! interrupt; and in every model when an admin endpoint watches the server. So the default model,
-//! unwatched, takes no lock per connection.
+//! unwatched, takes no lock per connection. Behind a proxy (`--proxy-protocol`), an entry also
+//! records the client the proxy named, which the status page shows in place of the proxy's
+//! address; without it, nothing is recorded or looked up for that.
 //!
 //! This module never does I/O on a connection beyond shutting it down or asking the kernel
 //! about it for the status page, and never holds its lock across more than one connection's
 //! system calls.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -47,26 +50,37 @@ pub(crate) struct ConnectionSet {
     keeps_entries: bool,
     /// Whether an admin endpoint watches: entries carry when they opened.
     observed: bool,
+    /// Whether connections come through a proxy, whose clients are recorded.
+    proxied: bool,
     epoch: Instant,
-    entries: Mutex<HashMap<u64, Entry>>,
+    entries: Mutex<Entries>,
+}
+
+/// The entries, and the clients named by a proxy, by connection key: apart, so that an entry
+/// stays small when there is no proxy.
+#[derive(Debug, Default)]
+struct Entries {
+    open: HashMap<u64, Entry>,
+    clients: HashMap<u64, SocketAddr>,
 }
 
 impl ConnectionSet {
     /// An empty set; `blocking`: the model's threads need a way to be interrupted; `observed`: an
-    /// admin endpoint lists the connections.
-    pub(crate) fn new(blocking: bool, observed: bool) -> Self {
+    /// admin endpoint lists the connections; `proxied`: a proxy names each connection's client.
+    pub(crate) fn new(blocking: bool, observed: bool, proxied: bool) -> Self {
         Self {
             open: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             next_key: AtomicU64::new(0),
             keeps_entries: blocking || observed,
             observed,
+            proxied,
             epoch: Instant::now(),
             entries: Mutex::default(),
         }
     }
 
-    fn entries(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+    fn entries(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -106,7 +120,15 @@ impl ConnectionSet {
         if self.closing() {
             shut_down(&socket);
         }
-        entries.insert(key, Entry { socket, opened_ms });
+        entries.open.insert(key, Entry { socket, opened_ms });
+    }
+
+    /// Records the client a proxy named for the connection `key`, for the status page, if this
+    /// set keeps entries.
+    pub(crate) fn record_client(&self, key: u64, client: SocketAddr) {
+        if self.keeps_entries && self.proxied {
+            self.entries().clients.insert(key, client);
+        }
     }
 
     /// Frees the place of the connection `key`, which has ended, and drops its entry; returns how
@@ -116,7 +138,12 @@ impl ConnectionSet {
         if !self.keeps_entries {
             return None;
         }
-        let entry = self.entries().remove(&key)?;
+        let mut entries = self.entries();
+        if self.proxied {
+            entries.clients.remove(&key);
+        }
+        let entry = entries.open.remove(&key)?;
+        drop(entries);
         self.observed.then(|| Duration::from_millis(self.now_ms().wrapping_sub(entry.opened_ms).into()))
     }
 
@@ -125,7 +152,7 @@ impl ConnectionSet {
     /// close their own connections when woken.)
     pub(crate) fn close_all(&self) {
         self.closing.store(true, Ordering::Release);
-        for entry in self.entries().values() {
+        for entry in self.entries().open.values() {
             shut_down(&entry.socket);
         }
     }
@@ -139,24 +166,29 @@ impl ConnectionSet {
     /// `visit` must only copy what it needs.
     pub(crate) fn each_age(&self, mut visit: impl FnMut(Duration, u64)) {
         let now = self.now_ms();
-        for (&key, entry) in self.entries().iter() {
+        for (&key, entry) in self.entries().open.iter() {
             visit(Duration::from_millis(now.wrapping_sub(entry.opened_ms).into()), key);
         }
     }
 
     /// Calls `inspect` with the socket of the connection `key` while it is certainly open (the set
-    /// stays locked meanwhile, so `inspect` must be brief: a few system calls); `None` if it has
-    /// ended.
-    pub(crate) fn inspect<T>(&self, key: u64, inspect: impl FnOnce(BorrowedFd<'_>) -> T) -> Option<T> {
+    /// stays locked meanwhile, so `inspect` must be brief: a few system calls), and the client a
+    /// proxy named for it, if any; `None` if it has ended.
+    pub(crate) fn inspect<T>(
+        &self,
+        key: u64,
+        inspect: impl FnOnce(BorrowedFd<'_>, Option<SocketAddr>) -> T,
+    ) -> Option<T> {
         let entries = self.entries();
-        match &entries.get(&key)?.socket {
-            Socket::Owned(stream) => Some(inspect(stream.as_fd())),
+        let client = entries.clients.get(&key).copied();
+        match &entries.open.get(&key)?.socket {
+            Socket::Owned(stream) => Some(inspect(stream.as_fd(), client)),
             Socket::Worker(fd) => {
                 // SAFETY: the worker owns this descriptor and closes it only after it has taken the
                 // entry out of the set, which takes this lock: while the entry is here and the
                 // lock is held, the descriptor is open and is this connection's socket.
                 let fd = unsafe { BorrowedFd::borrow_raw(*fd) };
-                Some(inspect(fd))
+                Some(inspect(fd, client))
             }
         }
     }

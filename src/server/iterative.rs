@@ -18,8 +18,8 @@ pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     let mut buffers = Buffers::new(context, 0);
     accept_loop(&listener, context, |stream, peer| {
         let handle = || stream.try_clone().ok().map(Socket::Owned);
-        if let Some(key) = admit(context, handle, peer, context.config.max_connections) {
-            serve_connection(stream, peer, key, context, &mut buffers);
+        if let Some(admission) = admit(context, handle, peer, context.config.max_connections) {
+            serve_connection(stream, peer, admission, context, &mut buffers);
         }
     });
 }

@@ -18,6 +18,8 @@
 //! - `blocking`: the blocking I/O of the iterative and threaded models (accept loop, a
 //!   connection served with socket timeouts, the UDP receive loop).
 //! - `shutdown`: stop, grace period, force-close, and the signals that start them.
+//! - [`proxy`]: the PROXY protocol header a balancer opens each TCP connection with;
+//!   [`sources`]: the per-source limit on open TCP connections.
 //! - [`stats`]: the counters; [`rate_limit`]: per-source budgets of UDP reply bytes.
 //! - [`histogram`]: connection durations and request sizes, kept only when observed;
 //!   [`observe`]: the read-only [`Observer`] an admin endpoint gets; [`tcp_info`]: what the
@@ -41,8 +43,10 @@ mod faulty_udp;
 pub mod histogram;
 mod iterative;
 pub mod observe;
+pub mod proxy;
 pub mod rate_limit;
 mod shutdown;
+pub mod sources;
 pub mod stats;
 mod stream;
 pub mod systemd;
@@ -59,6 +63,7 @@ use tokio_util::task::TaskTracker;
 pub use bind::{bind, BindOptions, Sockets};
 pub use config::{Config, Model};
 pub use observe::Observer;
+pub use proxy::ProxyProtocol;
 pub use rate_limit::RateLimit;
 pub use shutdown::Signals;
 pub use stats::{Snapshot, Stats};
@@ -119,8 +124,14 @@ pub(crate) struct Context {
     /// Its open TCP connections, whatever the model: the one place their number is limited, and
     /// how they are closed when the grace period runs out.
     pub(crate) connections: connections::ConnectionSet,
+    /// Open TCP connections per source, when `max_connections_per_source` is set.
+    pub(crate) sources: Option<sources::Sources>,
     /// Limits how often over-limit connections are logged.
     pub(crate) over_limit_log: stats::LogThrottle,
+    /// Limits how often connections refused for their source are logged.
+    pub(crate) per_source_log: stats::LogThrottle,
+    /// Limits how often connections closed for their PROXY header are logged.
+    pub(crate) proxy_log: stats::LogThrottle,
     /// Limits how often accept errors are logged.
     pub(crate) accept_error_log: stats::LogThrottle,
     /// Limits how often UDP drops and errors are logged.
@@ -138,13 +149,22 @@ impl Context {
     fn new(config: Config) -> Self {
         Self {
             udp_budgets: config.udp_rate.map(rate_limit::Budgets::new),
+            sources: config
+                .max_connections_per_source
+                .map(|limit| sources::Sources::new(limit, config.per_source_loopback)),
             fresh_uppercaser: crate::transform::Uppercaser::new(config.encoding),
-            connections: connections::ConnectionSet::new(config.model != Model::Async, config.observed),
+            connections: connections::ConnectionSet::new(
+                config.model != Model::Async,
+                config.observed,
+                config.proxy_protocol.is_some(),
+            ),
             config,
             stats: Stats::default(),
             histograms: histogram::Histograms::default(),
             shutdown: shutdown::Shutdown::default(),
             over_limit_log: stats::LogThrottle::default(),
+            per_source_log: stats::LogThrottle::default(),
+            proxy_log: stats::LogThrottle::default(),
             accept_error_log: stats::LogThrottle::default(),
             udp_log: stats::LogThrottle::default(),
             wakers: std::sync::OnceLock::new(),
@@ -203,14 +223,17 @@ pub struct Server {
     context: Arc<Context>,
     tracker: TaskTracker,
     local_addrs: Vec<(Transport, SocketAddr)>,
+    /// Held while the server runs: see [`bind::Claim`].
+    _claims: Vec<bind::Claim>,
 }
 
 impl Server {
     /// Starts serving `sockets` with `config` in the background, each socket in the configured
     /// model.
-    pub fn start(sockets: Sockets, config: Config) -> Result<Self, ServerError> {
+    pub fn start(mut sockets: Sockets, config: Config) -> Result<Self, ServerError> {
         let local_addrs = sockets.local_addrs();
         sockets.tcp.iter().for_each(connection::ready_listener);
+        let claims = std::mem::take(&mut sockets.claims);
         let context = Arc::new(Context::new(config));
         let tracker = TaskTracker::new();
         match context.config.model {
@@ -233,7 +256,7 @@ impl Server {
             Model::Async => asynchronous::start(sockets, &context, &tracker)?,
         }
         tracker.close();
-        Ok(Self { context, tracker, local_addrs })
+        Ok(Self { context, tracker, local_addrs, _claims: claims })
     }
 
     /// Where it listens, TCP first.

@@ -41,9 +41,13 @@ pub struct OpenConnection {
     pub id: u64,
     /// How long it has been open, in milliseconds.
     pub age_ms: u64,
-    /// Its socket, as the kernel sees it now.
+    /// Its socket, as the kernel sees it now; behind a proxy (`--proxy-protocol`), `client` is
+    /// the client the proxy named.
     #[serde(flatten)]
     pub socket: SocketView,
+    /// Behind a proxy, the proxy's end of the connection: the kernel's peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<SocketAddr>,
 }
 
 impl Observer {
@@ -115,11 +119,16 @@ impl Observer {
         let listed = ages
             .into_iter()
             .filter_map(|(age, key)| {
-                let socket = set.inspect(key, view)?;
+                let (socket, proxy) = set.inspect(key, |fd, named| {
+                    let mut socket = view(fd);
+                    let proxy = named.and_then(|client| socket.client.replace(client));
+                    (socket, proxy)
+                })?;
                 Some(OpenConnection {
                     id: key,
                     age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
                     socket,
+                    proxy,
                 })
             })
             .collect();

@@ -58,6 +58,22 @@ counters! {
     tcp_accepted,
     /// TCP connections closed at once because `max_connections` were already open.
     tcp_rejected_over_limit,
+    /// TCP connections closed at once because their source (an IPv4 address, an IPv6 /64; behind
+    /// a proxy, the client it names) already had `max_connections_per_source` open.
+    tcp_rejected_per_source,
+    /// PROXY protocol: TCP connections closed at once because they came from an address outside
+    /// `--trusted-proxy`.
+    tcp_proxy_untrusted,
+    /// PROXY protocol: TCP connections closed because their first bytes were not a PROXY header.
+    tcp_proxy_missing,
+    /// PROXY protocol: TCP connections closed because their PROXY header was malformed or too long.
+    tcp_proxy_malformed,
+    /// PROXY protocol: TCP connections that ended before their PROXY header was complete (a
+    /// balancer's bare TCP health check, connecting and closing, counts here).
+    tcp_proxy_incomplete,
+    /// PROXY protocol: TCP connections closed because their PROXY header was not complete within
+    /// `--proxy-header-timeout`.
+    tcp_proxy_timeout,
     /// TCP connections open right now (a gauge, not a count).
     tcp_open,
     /// `accept` calls that failed (for example EMFILE); the listener backs off and goes on.

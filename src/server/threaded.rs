@@ -27,22 +27,26 @@ const CONNECTION_STACK: usize = 256 * 1024;
 pub(crate) fn serve_tcp(listener: TcpListener, context: &Context) {
     let limit = context.config.max_threads.min(context.config.max_connections);
     std::thread::scope(|scope| {
+        let listener = listener;
         accept_loop(&listener, context, |stream, peer| {
             let handle = || stream.try_clone().ok().map(Socket::Owned);
-            let Some(key) = admit(context, handle, peer, limit) else { return };
+            let Some(admission) = admit(context, handle, peer, limit) else { return };
             let spawned = std::thread::Builder::new()
                 .name(format!("upcase-tcp-{peer}"))
                 .stack_size(CONNECTION_STACK)
                 .spawn_scoped(scope, move || {
-                    let mut buffers = Buffers::new(context, key);
-                    serve_connection(stream, peer, key, context, &mut buffers);
+                    let mut buffers = Buffers::new(context, admission.key);
+                    serve_connection(stream, peer, admission, context, &mut buffers);
                 });
             if let Err(e) = spawned {
                 // The closure, and the stream in it, is dropped: the connection is closed.
                 tracing::warn!("cannot start a thread for {peer}: {e}; closing the connection");
-                withdraw(context, key);
+                withdraw(context, admission);
             }
         });
+        // Closed now, not when the last connection thread is done: a connection the kernel
+        // completed meanwhile would only be reset at the end of the grace.
+        drop(listener);
     });
 }
 

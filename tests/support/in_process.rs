@@ -33,7 +33,13 @@ impl TestServer {
     pub(crate) fn start_on(listen: &str, config: Config) -> Self {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let options = BindOptions { listen: vec![listen.to_owned()], tcp: true, udp: true, backlog: 4096 };
+        let options = BindOptions {
+            listen: vec![listen.to_owned()],
+            tcp: true,
+            udp: true,
+            backlog: 4096,
+            reuse_port: false,
+        };
         let sockets = server::bind(&options).expect("bind");
         let server = {
             let _entered = runtime.enter();

@@ -8,13 +8,20 @@
 //! is registered anywhere, so a connection costs no allocation and no system call beyond its own
 //! reads and writes. A reply the faults plan makes late or splits into segments becomes the
 //! pending reply, written a segment per turn, the worker booking the next turn at its instant.
+//!
+//! Behind a proxy (`--proxy-protocol`) an exchange starts with a phase of its own: reading the
+//! PROXY header, over as many reads as it takes, within the header timeout. What that phase
+//! needs (the proxy's address, the bytes of a header that came in pieces) is boxed and exists
+//! only until the header is read, so a connection being served is no larger for it.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use super::super::connection::Ending;
+use super::super::connection::{proxied, Admission, Ending};
+use super::super::proxy::{Feed, HeaderReader, Rejection};
 use super::super::stats::add;
 use super::super::{stream, Config, Context};
 use crate::faults::{Plan, TcpFate};
@@ -62,6 +69,7 @@ enum Limit {
     Idle,
     ReplyNotRead,
     Lifetime,
+    ProxyHeader,
 }
 
 impl From<Limit> for Ending {
@@ -70,16 +78,37 @@ impl From<Limit> for Ending {
             Limit::Idle => Self::Idle,
             Limit::ReplyNotRead => Self::ReplyNotRead,
             Limit::Lifetime => Self::Lifetime,
+            Limit::ProxyHeader => Self::Proxy(Rejection::Timeout),
         }
     }
+}
+
+/// What the header phase needs, for as long as it lasts.
+#[derive(Debug)]
+struct HeaderPhase {
+    /// The proxy: the connection's peer.
+    proxy: SocketAddr,
+    reader: HeaderReader,
+}
+
+/// How the header phase left a turn.
+enum HeaderTurn {
+    /// Over: the exchange goes on with the client's bytes at `start..end` of the input buffer
+    /// (none when `start == end`), `end` being what the last read returned.
+    Read { start: usize, end: usize },
+    /// Still reading, or the exchange is over.
+    Stop(Progress),
 }
 
 /// One connection's exchange.
 #[derive(Debug)]
 pub(super) struct Exchange {
     pub(super) socket: TcpStream,
-    /// Its key in the server's connection count, which also names it in the logs.
-    pub(super) key: u64,
+    /// Its key in the server's connection count, which also names it in the logs, and its place
+    /// under the per-source limit.
+    pub(super) admission: Admission,
+    /// While a PROXY header is being read.
+    header: Option<Box<HeaderPhase>>,
     /// Bytes received from the client so far (for the histogram of request sizes).
     pub(super) received: u64,
     uppercaser: Uppercaser,
@@ -100,11 +129,22 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
-    pub(super) fn new(socket: TcpStream, key: u64, context: &Context, now: Instant) -> Self {
+    /// The exchange on a connection just accepted from `peer`.
+    pub(super) fn new(
+        socket: TcpStream,
+        admission: Admission,
+        peer: SocketAddr,
+        context: &Context,
+        now: Instant,
+    ) -> Self {
         let config = &context.config;
         let mut exchange = Self {
             socket,
-            key,
+            admission,
+            header: config
+                .proxy_protocol
+                .as_ref()
+                .map(|_| Box::new(HeaderPhase { proxy: peer, reader: HeaderReader::default() })),
             received: 0,
             uppercaser: context.uppercaser(),
             unsent: Vec::new(),
@@ -115,8 +155,16 @@ impl Exchange {
             limit: Limit::Idle,
             end_of_life: config.max_connection_time.map(|limit| now + limit),
         };
-        exchange.wait_for(config.idle_timeout, Limit::Idle, now);
+        match &config.proxy_protocol {
+            Some(proxy) => exchange.wait_for(Some(proxy.header_timeout), Limit::ProxyHeader, now),
+            None => exchange.wait_for(config.idle_timeout, Limit::Idle, now),
+        }
         exchange
+    }
+
+    /// The proxy it came through, while its header is being read.
+    pub(super) fn proxy(&self) -> Option<SocketAddr> {
+        self.header.as_ref().map(|phase| phase.proxy)
     }
 
     /// The ending due at `now`, if a deadline has passed.
@@ -146,6 +194,18 @@ impl Exchange {
     ) -> Progress {
         self.client_closed |= client_closed;
         let config = &context.config;
+        let mut first = None;
+        if self.header.is_some() {
+            match self.read_header(buffers, context, now) {
+                HeaderTurn::Stop(progress) => return progress,
+                HeaderTurn::Read { start, end } if start < end => first = Some((start, end)),
+                // The header alone: a short read emptied the socket's queue (see below).
+                HeaderTurn::Read { end, .. } if end < buffers.input.len() && !self.client_closed => {
+                    return Progress::Waiting
+                }
+                HeaderTurn::Read { .. } => {}
+            }
+        }
         let mut reads = 0;
         loop {
             if !self.unsent.is_empty() || self.closing {
@@ -166,14 +226,18 @@ impl Exchange {
                 return Progress::Again;
             }
             reads += 1;
-            let n = match self.socket.read(&mut buffers.input) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Waiting,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Progress::Done(Err(e.into())),
+            // The client's first bytes may have come with the PROXY header, in its read.
+            let (start, n) = match first.take() {
+                Some(range) => range,
+                None => match self.socket.read(&mut buffers.input) {
+                    Ok(n) => (0, n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Waiting,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Progress::Done(Err(e.into())),
+                },
             };
-            self.received += n as u64;
-            let chunk = buffers.input.get(..n).unwrap_or_default();
+            let chunk = buffers.input.get(start..n).unwrap_or_default();
+            self.received += chunk.len() as u64;
             stream::answer_chunk(chunk, &mut self.uppercaser, &mut buffers.reply, context);
             // A read that fills less than the buffer emptied the socket's queue: that is how a TCP
             // socket reads, so reading again would only say "nothing more" (EAGAIN), a system
@@ -206,6 +270,39 @@ impl Exchange {
             self.wait_for(config.idle_timeout, Limit::Idle, now);
             if drained {
                 return Progress::Waiting;
+            }
+        }
+    }
+
+    /// Reads the PROXY header, as far as the socket allows without waiting. Once it is complete,
+    /// the phase's memory is freed and the connection takes its client's place under the
+    /// per-source limit; a bad header, or the end of the stream before it, ends the exchange.
+    fn read_header(&mut self, buffers: &mut Buffers, context: &Context, now: Instant) -> HeaderTurn {
+        let Some(phase) = self.header.as_mut() else { return HeaderTurn::Read { start: 0, end: 0 } };
+        loop {
+            let n = match self.socket.read(&mut buffers.input) {
+                Ok(0) => return HeaderTurn::Stop(Progress::Done(Err(Ending::Proxy(Rejection::Incomplete)))),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return HeaderTurn::Stop(Progress::Waiting)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return HeaderTurn::Stop(Progress::Done(Err(e.into()))),
+            };
+            match phase.reader.feed(buffers.input.get(..n).unwrap_or_default()) {
+                Feed::More => {}
+                Feed::Rejected(rejection) => {
+                    return HeaderTurn::Stop(Progress::Done(Err(Ending::Proxy(rejection))))
+                }
+                Feed::Done { header, consumed } => {
+                    let proxy = phase.proxy;
+                    self.header = None;
+                    if let Err(ending) = proxied(context, &mut self.admission, &self.socket, proxy, header) {
+                        return HeaderTurn::Stop(Progress::Done(Err(ending)));
+                    }
+                    self.wait_for(context.config.idle_timeout, Limit::Idle, now);
+                    return HeaderTurn::Read { start: consumed.min(n), end: n };
+                }
             }
         }
     }
