@@ -95,7 +95,8 @@ pub(super) struct ServeArgs {
     max_threads: usize,
 
     /// Async model: event loops, each a thread with its own sockets and connections. Threaded
-    /// model: threads reading each UDP socket [default: number of cores; 1 with faults on].
+    /// model: threads reading each UDP socket [default: one per core but one, at least one (one
+    /// core is left to clients and the kernel on the same machine); 1 with faults on].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
 

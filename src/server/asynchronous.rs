@@ -24,12 +24,12 @@
 //! (`Progress::Later`); both come back through the worker's `later` list, never by blocking it.
 //! Without faults, a reply costs one `Option` check more.
 
+mod datagrams;
 mod exchange;
 #[cfg(test)]
 mod tests;
 
 use std::io;
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,15 +39,16 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use tokio_util::task::TaskTracker;
 
+use self::datagrams::{Datagrams, Turn};
 use self::exchange::{deadline_tick, Buffers, Exchange, Progress};
 use super::bind::join;
 use super::connection::{accept_failed, admit, ended, opened, Ending};
 use super::connections::Socket;
-use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
+use super::datagram::RECEIVE_ERROR_PAUSE;
 use super::faulty_udp::FaultyReplies;
 use super::proxy::log_rejected;
 use super::{Context, ServerError, Sockets};
-use crate::net::{Transport, RECEIVE_BUFFER};
+use crate::net::Transport;
 
 /// Connections accepted, or datagrams answered, on one socket in one turn before the worker
 /// moves on: a flood on one socket cannot starve the rest.
@@ -93,6 +94,7 @@ pub(crate) fn start(
         let index = worker.index;
         let spawned = std::thread::Builder::new().name(format!("upcase-worker-{index}")).spawn(move || {
             let _token = token;
+            super::Stats::shard_for_this_thread(index);
             worker.run();
         });
         spawned.map_err(failed(index))?;
@@ -104,15 +106,7 @@ pub(crate) fn start(
 #[derive(Debug)]
 enum Source {
     Listener(TcpListener),
-    Datagrams {
-        socket: UdpSocket,
-        local_port: u16,
-        request: Vec<u8>,
-        reply: Vec<u8>,
-        pending: Option<SocketAddr>,
-        /// Replies dropped, delayed, duplicated or reordered on purpose, when faults are on.
-        faults: Option<Box<FaultyReplies>>,
-    },
+    Datagrams(Datagrams),
 }
 
 /// One event loop: its sockets, its connections, and what it must come back to.
@@ -163,11 +157,9 @@ impl Worker {
                 Token(sources.len()),
                 Interest::READABLE | Interest::WRITABLE,
             )?;
-            let local_port = socket.local_addr().map_or(0, |a| a.port());
-            let (request, reply, pending) = (vec![0; RECEIVE_BUFFER], Vec::new(), None);
             let plan = context.fault_plan(Transport::Udp, index as u64);
             let faults = plan.map(|plan| Box::new(FaultyReplies::new(plan)));
-            sources.push(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults }));
+            sources.push(Some(Source::Datagrams(Datagrams::new(socket, faults))));
         }
         let tick = deadline_tick(&context.config);
         let buffers =
@@ -249,7 +241,7 @@ impl Worker {
                 Some(Some(Source::Listener(_))) => {
                     self.accept(n, now);
                 }
-                Some(Some(Source::Datagrams { .. })) => {
+                Some(Some(Source::Datagrams(_))) => {
                     self.answer_datagrams(n);
                 }
                 _ => {}
@@ -337,58 +329,21 @@ impl Worker {
         }
     }
 
-    /// Answers what is queued on UDP socket `n`: up to [`BATCH`] datagrams, then the others get
-    /// their turn. A reply the socket cannot take now (its send buffer is full) is kept, and
-    /// reading waits until it is sent, rather than dropping it. `true` when its turn ended with
-    /// more perhaps queued.
+    /// Answers what is queued on UDP socket `n` ([`Datagrams::answer`]), and books its next turn;
+    /// `true` when its turn ended with more perhaps queued.
     fn answer_datagrams(&mut self, n: usize) -> bool {
-        let context = &*self.context;
-        let Some(Some(Source::Datagrams { socket, local_port, request, reply, pending, faults })) =
-            self.sources.get_mut(n)
-        else {
-            return false;
-        };
-        let send = |reply: &[u8], peer| socket.send_to(reply, peer);
-        if let Some(faults) = faults {
-            faults.flush(Instant::now(), context, send);
-        }
-        if let Some(peer) = *pending {
-            match socket.send_to(reply, peer) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                result => sent(context, peer, result),
+        let Some(Some(Source::Datagrams(datagrams))) = self.sources.get_mut(n) else { return false };
+        match datagrams.answer(&self.context) {
+            Turn::Waiting => false,
+            Turn::Again => {
+                self.again.push(Token(n));
+                true
             }
-            *pending = None;
-        }
-        for _ in 0..BATCH {
-            match socket.recv_from(request) {
-                Ok((len, peer)) => {
-                    if answer(request.get(..len).unwrap_or_default(), peer, *local_port, context, reply) {
-                        if let Some(faults) = faults {
-                            if let Some(due) = faults.reply(reply, peer, Instant::now(), context, send) {
-                                self.later.push((due, Token(n)));
-                            }
-                            continue;
-                        }
-                        match socket.send_to(reply, peer) {
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                *pending = Some(peer);
-                                return false;
-                            }
-                            result => sent(context, peer, result),
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) => {
-                    failed(context, format_args!("cannot receive: {e}"));
-                    // An error that repeats at once (a broken socket) must not spin a core.
-                    self.later.push((Instant::now() + RECEIVE_ERROR_PAUSE, Token(n)));
-                    return false;
-                }
+            Turn::At(at) => {
+                self.later.push((at, Token(n)));
+                false
             }
         }
-        self.again.push(Token(n));
-        true
     }
 
     /// Stops accepting and answering: the listeners and UDP sockets are closed; connections go on.
@@ -402,7 +357,7 @@ impl Worker {
             for _ in 0..STOP_DRAIN_TURNS {
                 let more = match self.sources.get(n) {
                     Some(Some(Source::Listener(_))) => self.accept(n, now),
-                    Some(Some(Source::Datagrams { .. })) => self.answer_datagrams(n),
+                    Some(Some(Source::Datagrams(_))) => self.answer_datagrams(n),
                     _ => false,
                 };
                 if !more {

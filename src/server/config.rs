@@ -63,7 +63,8 @@ pub struct Config {
     /// The threaded model's own cap on connection threads (the lower of the two applies).
     pub max_threads: usize,
     /// Threads that serve: the async model's workers, each with its own sockets, event loop and
-    /// connections; and the threaded model's threads reading each UDP socket.
+    /// connections; and the threaded model's threads reading each UDP socket. The default
+    /// ([`default_workers`]) leaves one core to the rest of the machine.
     pub workers: usize,
     /// A TCP connection that sends nothing for this long is closed. `None`: never.
     pub idle_timeout: Option<Duration>,
@@ -111,7 +112,7 @@ impl Default for Config {
             per_source_loopback: false,
             proxy_protocol: None,
             max_threads: 4_096,
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: default_workers(),
             idle_timeout: Some(Duration::from_secs(60)),
             write_timeout: Duration::from_secs(30),
             max_connection_time: None,
@@ -126,4 +127,14 @@ impl Default for Config {
             panic_on: None,
         }
     }
+}
+
+/// One worker per core but one (and at least one): the core left over is for what shares the
+/// machine with the server, which on the small machines upcase is measured on is its clients (a
+/// load generator, a balancer) and the kernel's network processing for both. On 2 cores, a second
+/// worker competing with them cost 10-25% more CPU per request and, with all clients on one
+/// thread, a p99 of 2 ms instead of 0.1 (docs/BENCHMARKS.md); where the clients are elsewhere,
+/// `--workers` with the number of cores uses them all.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1))
 }

@@ -153,11 +153,12 @@ pub(crate) fn opened(context: &Context, key: u64, socket: &impl AsFd, peer: Sock
 pub(crate) fn ended(context: &Context, admission: Admission, outcome: &Result<(), Ending>, received: u64) {
     let stats = &context.stats;
     let key = admission.key;
-    decrement(&stats.tcp_open);
+    // Its places first, then the gauge: once `tcp_open` says it ended, its places are free.
     if let Some(lived) = context.connections.release(key) {
         context.histograms.connection_ended(lived, received);
     }
     release_source(context, admission.source);
+    decrement(&stats.tcp_open);
     let counter = match outcome {
         Ok(()) => {
             tracing::debug!(connection = key, received, "connection closed");

@@ -61,7 +61,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bind::{bind, BindOptions, Sockets};
-pub use config::{Config, Model};
+pub use config::{default_workers, Config, Model};
 pub use observe::Observer;
 pub use proxy::ProxyProtocol;
 pub use rate_limit::RateLimit;
@@ -158,8 +158,8 @@ impl Context {
                 config.observed,
                 config.proxy_protocol.is_some(),
             ),
+            stats: Stats::with_shards(if config.model == Model::Async { config.workers.max(1) } else { 0 }),
             config,
-            stats: Stats::default(),
             histograms: histogram::Histograms::default(),
             shutdown: shutdown::Shutdown::default(),
             over_limit_log: stats::LogThrottle::default(),

@@ -105,7 +105,7 @@ impl Observer {
     /// of each. Ages are right only when the server is [`Config::observed`].
     pub fn connections(&self, at_most: usize) -> Connections {
         let set = &self.context.connections;
-        let open_now = self.context.stats.tcp_open.load(std::sync::atomic::Ordering::Relaxed);
+        let open_now = self.context.stats.snapshot().tcp_open;
         // Room for the connections that open while the set is being read, so that the pass under
         // the lock seldom has to grow the list.
         let mut ages = Vec::with_capacity(usize::try_from(open_now).unwrap_or(0).saturating_add(64));

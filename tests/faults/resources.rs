@@ -183,7 +183,9 @@ fn connection_limit_threaded_1200_against_1000() {
 fn connection_limit(model: Model, limit: usize, excess: usize) {
     let _turn = many_sockets();
     let limit_flag = limit.to_string();
-    let mut server = serve_upcase_model(model, &["--max-connections", &limit_flag]);
+    // Two workers (the default leaves one core free): each accepts from its own queue, so the
+    // limit must hold across workers.
+    let mut server = serve_upcase_model(model, &["--max-connections", &limit_flag, "--workers", "2"]);
     let addr = server.tcp();
     let started = Instant::now();
     // One after the other. Which ones the server holds is the order it accepts them in, which
@@ -246,7 +248,7 @@ fn connection_limit(model: Model, limit: usize, excess: usize) {
 fn ten_thousand_idle_connections_cost_little_memory() {
     const CONNECTIONS: usize = 10_000;
     let _turn = many_sockets();
-    let mut server = serve_upcase_model(Model::Async, &[]);
+    let mut server = serve_upcase_model(Model::Async, &["--workers", "2"]);
     let addr = server.tcp();
     let pid = server.guard.pid();
     assert_tcp_uppercases(addr, SENTENCE);
