@@ -24,7 +24,6 @@ mod watch;
 
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,10 +35,11 @@ use nix::unistd::Pid;
 pub use capture::Output;
 use capture::{feed, Capture};
 use command::exec_if_simple;
+pub use command::Spec;
 pub use last_words::{last_words, says_address_in_use, LastWords};
 pub use outcome::{Ending, Exit, ProgramError, Ready, Stopped};
 pub use running::kill_all;
-pub use sockets::{holder as port_holder, tcp_port_in_time_wait};
+pub use sockets::{port_holder, tcp_port_in_time_wait};
 use watch::Watcher;
 pub use watch::{CpuUse, Sample, Watch};
 
@@ -56,42 +56,6 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 const REBIND_PAUSE: Duration = Duration::from_millis(500);
 /// The most of stderr an [`Exit`] carries.
 const LAST_WORDS_BYTES: usize = 4096;
-
-/// What to run and how.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    /// The command line, run with `sh -c`, as a teacher would type it. A simple command
-    /// (`python3 server.py 12000`) is run with `exec`, so the program itself leads the group and
-    /// its exit status and signal are its own; a compound one (`cd x && ./server`) keeps `sh` as
-    /// the leader, which reports the program ending by a signal as status 128 + its number.
-    pub command: String,
-    /// The directory to run it in (the submission's), or the current one.
-    pub dir: Option<PathBuf>,
-    /// What the program reads on stdin, then end of input; `None`: nothing (`/dev/null`).
-    pub input: Option<Vec<u8>>,
-    /// The TCP port the program should listen on, if it is a server: a port still held in
-    /// TIME_WAIT is then told apart from a program that never comes back.
-    pub port: Option<u16>,
-    /// How much of the end of stdout and of stderr is kept, each.
-    pub keep: usize,
-    /// How long the program has to end after SIGTERM before the group gets SIGKILL.
-    pub grace: Duration,
-}
-
-impl Spec {
-    /// `command`, in the current directory, no input, keeping 64 KiB of each stream and giving 2 s
-    /// of grace after SIGTERM.
-    pub fn new(command: impl Into<String>) -> Self {
-        Self {
-            command: command.into(),
-            dir: None,
-            input: None,
-            port: None,
-            keep: 64 * 1024,
-            grace: Duration::from_secs(2),
-        }
-    }
-}
 
 /// A running program under test; dropping it kills its whole process group.
 #[derive(Debug)]

@@ -50,7 +50,7 @@ pub(super) fn served(pids: &[u32], transport: Transport) -> Vec<u16> {
 /// take requests (TCP: listening), seen from the caller's network namespace: its id and name.
 /// `Some((None, ..))` when the socket is there but its process cannot be told (another user's,
 /// or another namespace's).
-pub fn holder(transport: Transport, port: u16) -> Option<(Option<u32>, String)> {
+pub fn port_holder(transport: Transport, port: u16) -> Option<(Option<u32>, String)> {
     let entries = table("/proc/thread-self/net", transport).ok()?;
     let entry =
         entries.iter().find(|e| e.port == port && (transport == Transport::Udp || e.state == TCP_LISTEN))?;
