@@ -6,6 +6,22 @@
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: impl TryInto<u64>) -> String {
     let digits = n.try_into().map_or_else(|_| u64::MAX.to_string(), |n: u64| n.to_string());
+    group_digits(&digits)
+}
+
+/// `1234.5` with `digits` decimals and thousands separated: `1,234.50`.
+pub fn decimal(value: f64, digits: usize) -> String {
+    let text = format!("{:.*}", digits, value.abs());
+    let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let sign = if value < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
+    match fraction {
+        Some(fraction) => format!("{sign}{}.{fraction}", group_digits(whole)),
+        None => format!("{sign}{}", group_digits(whole)),
+    }
+}
+
+/// Inserts a comma every three digits into a string of digits.
+fn group_digits(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
@@ -42,6 +58,13 @@ mod tests {
         assert_eq!(thousands(1024usize), "1,024");
         assert_eq!(thousands(30_000u32), "30,000");
         assert_eq!(thousands(1_234_567u64), "1,234,567");
+    }
+
+    #[test]
+    fn decimals_are_grouped_too() {
+        assert_eq!(decimal(1234.5, 2), "1,234.50");
+        assert_eq!(decimal(-1234567.0, 0), "-1,234,567");
+        assert_eq!(decimal(-0.001, 1), "0.0");
     }
 
     #[test]

@@ -10,13 +10,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::Command;
 use std::thread;
 
 use bench_support::{bench, bench_json, histogram, number, temp_file};
 use serde_json::Value;
-use support::{serve_upcase, PATIENCE};
+use support::{dump_dom, has_chromium, serve_upcase};
 use upcase::bench::percentile_label;
 use upcase::format::thousands;
 
@@ -118,7 +116,9 @@ fn markup_server() -> SocketAddr {
 
 #[test]
 fn chromium_renders_the_report_with_the_figures_of_the_run() {
-    let Some(chromium) = chromium() else { return };
+    if !has_chromium() {
+        return;
+    }
     let server = serve_upcase(&["--tcp"]);
     let to = server.tcp().to_string();
     let page = temp_file("rendered.html");
@@ -126,7 +126,7 @@ fn chromium_renders_the_report_with_the_figures_of_the_run() {
         ["--to", &to, "--duration", "500ms", "--interval", "100ms", "--report", page.to_str().unwrap()];
     let (out, report) = bench_json(&args);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
-    let dom = render(&chromium, &page);
+    let dom = dump_dom(&format!("file://{}", page.display()));
     assert!(dom.contains("ok: every request got its correct reply"), "{dom}");
     for figure in [
         thousands(number(&report, "/requests") as u64),
@@ -143,52 +143,10 @@ fn chromium_renders_the_report_with_the_figures_of_the_run() {
     let to = markup_server().to_string();
     let (out, _) = bench_json(&["--to", &to, "--duration", "200ms", "--report", page.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    let dom = render(&chromium, &page);
+    let dom = dump_dom(&format!("file://{}", page.display()));
     let _ = std::fs::remove_file(&page);
     assert!(dom.contains("PROBLEM:") && dom.contains("wrong replies"), "{dom}");
     assert!(dom.contains("&lt;script&gt;document.title"), "{dom}");
     assert_eq!(dom.matches("<script").count(), 1, "only the JSON data block: {dom}");
     assert!(!dom.contains("<title>pwned"), "{dom}");
-}
-
-/// The page as the browser built it (`--dump-dom`), after loading it from disk.
-fn render(chromium: &str, page: &Path) -> String {
-    let profile = temp_file("chromium-profile");
-    let mut command = Command::new(chromium);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()));
-    let out = support::run("chromium --dump-dom", command, b"", PATIENCE);
-    let _ = std::fs::remove_dir_all(&profile);
-    out.assert_success("chromium --dump-dom");
-    out.text()
-}
-
-/// Debian's `chromium`, if installed. Missing, it fails the test under `UPCASE_REQUIRE_TOOLS`
-/// (CI installs it), and elsewhere the test says what it skipped.
-fn chromium() -> Option<String> {
-    let found = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|out| out.status.success()));
-    if found.is_none() {
-        assert!(
-            std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(),
-            "chromium is required here but not installed"
-        );
-        eprintln!(
-            "chromium is not installed; skipping (install it, or set UPCASE_REQUIRE_TOOLS to require it)"
-        );
-    }
-    found.map(str::to_owned)
 }

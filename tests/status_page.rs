@@ -13,55 +13,10 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::process::Command;
-use std::time::Duration;
 
 use admin_support::{get_until, serve_with_admin};
-use support::{run, PATIENCE};
+use support::{dump_dom, has_chromium, PATIENCE};
 
-/// Bound on one Chromium run (it starts in a second or two).
-const BROWSER_PATIENCE: Duration = Duration::from_secs(90);
-
-/// `chromium` on PATH, or `None` (skip, with a note) when it is missing and not required.
-fn chromium() -> Option<Command> {
-    let found =
-        Command::new("sh").args(["-c", "command -v chromium"]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("UPCASE_REQUIRE_TOOLS").is_none(),
-            "chromium is required (UPCASE_REQUIRE_TOOLS is set): install Debian's chromium package"
-        );
-        eprintln!("skipped: chromium not found (install Debian's chromium package)");
-        return None;
-    }
-    Some(Command::new("chromium"))
-}
-
-/// The DOM of `url` after its script has run for a few seconds of the page's own (virtual) time,
-/// in a fresh profile, with every background connection of the browser's own turned off.
-fn dump_dom(mut browser: Command, url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("upcase-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    browser.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        &format!("--user-data-dir={}", profile.display()),
-        "--virtual-time-budget=3000",
-        "--dump-dom",
-        url,
-    ]);
-    let output = run("chromium --dump-dom", browser, b"", BROWSER_PATIENCE);
-    let _ = std::fs::remove_dir_all(&profile);
-    output.assert_success("chromium --dump-dom");
-    output.text()
-}
 
 /// The text of each cell (`<td>` or `<th>`) of the first table row whose opening tag contains
 /// `marker` (the page marks rows with `data-connection` and `data-counter`).
@@ -84,7 +39,9 @@ fn row_cells(dom: &str, marker: &str) -> Vec<String> {
 /// equal the traffic sent; the badge says serving.
 #[test]
 fn the_status_page_shows_a_live_connection_in_a_real_browser() {
-    let Some(browser) = chromium() else { return };
+    if !has_chromium() {
+        return;
+    }
     let server = serve_with_admin(&[], &[]);
     let message = "hello, straße";
     let mut stream = TcpStream::connect_timeout(&server.tcp, PATIENCE).unwrap();
@@ -103,7 +60,7 @@ fn the_status_page_shows_a_live_connection_in_a_real_browser() {
         r.body.contains(&format!("\"bytes_acked\":{}", reply.len()))
     });
 
-    let dom = dump_dom(browser, &format!("http://{}/", server.admin));
+    let dom = dump_dom(&format!("http://{}/", server.admin));
 
     let (client, service) = (stream.local_addr().unwrap(), stream.peer_addr().unwrap());
     let connection = row_cells(&dom, "data-connection=");

@@ -11,6 +11,7 @@
 //!   `upcase send` ([`upcase_send`]) as the user runs them; any program run to the end ([`run`]);
 //!   the lecture's Python peers ([`serve_python`]); tools a test may skip without
 //!   ([`installed`]).
+//! - `browser`: a real headless browser for the pages upcase makes ([`dump_dom`]).
 //! - `text`: what tests send and what must come back ([`SENTENCE`], [`SENTENCES`],
 //!   [`long_message`], an endless stream of [`UNIT`]s and its [`ReplyChecker`]).
 //! - here: [`for_each_model!`], which runs a test in every concurrency model (or some).
@@ -21,11 +22,13 @@
 // Each binary uses a part of this; tests may panic on what they did not expect.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod browser;
 mod child;
 mod in_process;
 mod net;
 mod text;
 
+pub(crate) use browser::*;
 pub(crate) use child::*;
 pub(crate) use in_process::*;
 pub(crate) use net::*;

@@ -1,34 +1,15 @@
 //! Markdown pieces the report is built from: tables, numbered notes, numbers as people read them.
 //!
-//! Formatting only: nothing here knows what a figure means.
+//! Formatting only: nothing here knows what a figure means. Figures are written as upcase writes
+//! them everywhere ([`upcase::format`]).
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    group_digits(&n.to_string())
-}
+use upcase::format::decimal;
 
-/// Inserts a comma every three digits into a string of digits.
-fn group_digits(digits: &str) -> String {
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
+pub use upcase::format::thousands;
 
 /// A figure with `digits` decimals and thousands separated; "—" when there is none.
 pub fn number(value: Option<f64>, digits: usize) -> String {
-    let Some(value) = value.filter(|v| v.is_finite()) else { return "—".to_owned() };
-    let text = format!("{:.*}", digits, value.abs());
-    let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
-    let sign = if value < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
-    match fraction {
-        Some(fraction) => format!("{sign}{}.{fraction}", group_digits(whole)),
-        None => format!("{sign}{}", group_digits(whole)),
-    }
+    value.filter(|v| v.is_finite()).map_or_else(|| "—".to_owned(), |value| decimal(value, digits))
 }
 
 /// A figure with about three significant digits; "—" when there is none.
