@@ -6,15 +6,19 @@
 //!
 //! - [`iterative`]: one client at a time, the lecture's first servers.
 //! - [`threaded`]: the lecture's thread per TCP connection, capped; a pool of threads for UDP.
-//! - [`asynchronous`]: tasks on a small Tokio runtime, the default (`--model async`).
+//! - [`asynchronous`]: an event loop per core, each with its own sockets and connections, the
+//!   default (`--model async`).
 //!
 //! What the models share sits in files named for what it is, never in a sibling model's file:
 //!
+//! - `config`: [`Config`] and [`Model`]: every limit, with its one default.
 //! - [`bind`]: opening the sockets (the caller binds; a model only ever receives ready sockets).
 //! - `datagram`: the rule for answering one datagram; `stream`: what is done with each chunk a
 //!   TCP client sends, and at the end of its stream.
 //! - `connection`: a TCP connection's life in every model: admitted under the one connection
-//!   limit, counted and logged by its 4-tuple, ended for a reason; the accept-error policy.
+//!   limit, counted and logged by its 4-tuple, ended for a reason; the accept-error and
+//!   socket-option policies. `connections`: the set of open connections itself: the count the
+//!   limit holds, what the end of a shutdown closes, what the status page lists.
 //! - `blocking`: the blocking I/O of the iterative and threaded models (accept loop, a
 //!   connection served with socket timeouts, the UDP receive loop).
 //! - `shutdown`: stop, grace period, force-close, and the signals that start them.
@@ -217,7 +221,8 @@ impl Context {
 
 /// A running server: its loops, its counters and its shutdown handle.
 ///
-/// Must be started inside a Tokio runtime (even the blocking models are supervised from it).
+/// Must be started inside a Tokio runtime, which supervises the models' threads (the blocking
+/// models' loops run on its blocking pool; the async model's workers are threads of their own).
 #[derive(Debug)]
 pub struct Server {
     context: Arc<Context>,
