@@ -6,7 +6,7 @@
 //! - [`transform`]: bytes in, uppercase bytes out. Pure, no I/O; the one module that knows text.
 //! - [`server`]: the service over UDP and TCP, one file per protocol and concurrency model
 //!   (iterative, thread per connection, async), sharing binding, limits, counters and shutdown.
-//! - [`bench`]: `upcase bench`, a load generator that checks every reply (rr, crr, stream).
+//! - [`bench`](mod@bench): `upcase bench`, a load generator that checks every reply (rr, crr, stream).
 //! - [`check`]: `upcase check`, a report card grading any server against the lecture's protocol.
 //! - [`grade`]: `upcase grade`, a whole class checked, and the grades and cards handed back.
 //! - [`client`]: `upcase send`, the lecture's client made robust (timeouts, retries, streaming).
@@ -14,7 +14,7 @@
 //!   for testing a client (`upcase serve --drop`, `upcase check --client`).
 //! - [`net`]: the network vocabulary all of them share: [`net::Transport`], address resolution,
 //!   datagram sizes, and the one error for a server that cannot be reached ([`net::NetError`]).
-//! - [`format`]: how figures and bytes are written for people, the same in every report.
+//! - [`format`](mod@format): how figures and bytes are written for people, the same in every report.
 //! - [`admin`]: `serve --admin`, the HTTP endpoint for operators: Prometheus metrics, a health
 //!   check for balancers, and a live status page of the open connections.
 //!

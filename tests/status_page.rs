@@ -17,7 +17,6 @@ use std::net::{TcpStream, UdpSocket};
 use admin_support::{get_until, serve_with_admin};
 use support::{dump_dom, has_chromium, PATIENCE};
 
-
 /// The text of each cell (`<td>` or `<th>`) of the first table row whose opening tag contains
 /// `marker` (the page marks rows with `data-connection` and `data-counter`).
 fn row_cells(dom: &str, marker: &str) -> Vec<String> {

@@ -16,7 +16,7 @@
 //! - [`system`]: the machine and the kernel settings that shape the figures.
 //! - [`report`]: the Markdown document, with the targets evaluated; the hand-written analysis at
 //!   its end is kept.
-//! - [`run`]: the order of things: plan, tools, peers, rounds, costs, report.
+//! - [`run`](mod@run): the order of things: plan, tools, peers, rounds, costs, report.
 //!
 //! Nothing here changes upcase: it only starts it, loads it and reads what it costs.
 

@@ -10,7 +10,7 @@
 //!
 //! It runs as its own tasks on the server's runtime and reads what the server keeps anyway
 //! (through [`Observer`]): the service does no work for it, and nothing a client of the admin
-//! port does (garbage, huge headers, slow clients, thousands of connections: see [`http`]) can
+//! port does (garbage, huge headers, slow clients, thousands of connections: see `http`) can
 //! reach the service. It must never share a port with the service, and never change the server.
 
 mod http;

@@ -1,10 +1,10 @@
-//! `GET /status.json`, what the status page (`GET /`, [`PAGE`]) shows and refreshes every second:
+//! `GET /status.json`, what the status page (`GET /`, `PAGE`) shows and refreshes every second:
 //! the listening sockets, the open TCP connections with their 4-tuples, ages and bytes, and the
 //! counters.
 //!
 //! A status is the one admin answer whose cost grows with the server's load, so it is bounded
 //! twice: at most [`MAX_LISTED`] connections are listed (the oldest, with the total), and a status
-//! is built at most once per [`FRESH_FOR`], off the runtime's worker threads; requests in between
+//! is built at most once per `FRESH_FOR`, off the runtime's worker threads; requests in between
 //! get the last one. This module must never list every connection, nor build a status per request.
 
 use std::sync::Arc;
@@ -90,7 +90,7 @@ impl StatusCache {
         Self { observer, last: tokio::sync::Mutex::new(None) }
     }
 
-    /// A status at most [`FRESH_FOR`] old. Requests that arrive while one is being built wait
+    /// A status at most `FRESH_FOR` old. Requests that arrive while one is being built wait
     /// for it rather than build their own.
     pub(crate) async fn get(self: &Arc<Self>) -> Bytes {
         let mut last = self.last.lock().await;

@@ -9,7 +9,7 @@ use crate::format::excerpt;
 use crate::net::NetError;
 
 /// Why a run could not start. Once the load is running, failures are counted in the
-/// [`Report`] instead.
+/// [`super::Report`] instead.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// The options contradict each other or make no sense.

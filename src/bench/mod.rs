@@ -6,7 +6,7 @@
 //! - `stream`: N TCP connections writing and reading at once, for throughput.
 //!
 //! Closed loop by default; with a rate, open loop, with latency counted from each request's
-//! intended send time so that a stalled server cannot hide ([`flow::Pacer`]), and also from its
+//! intended send time so that a stalled server cannot hide (`flow::Pacer`), and also from its
 //! actual send time, labelled as uncorrected. Every reply is checked against
 //! [`crate::transform::uppercase`] of its request; wrong replies, losses and connection failures
 //! are counted and reported, never ignored. The flows are driven in one of two styles

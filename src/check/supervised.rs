@@ -5,7 +5,7 @@
 //! (waiting out a port held in TIME_WAIT, or, in a network namespace of its own, moving to a
 //! fresh one), so probing goes on. Afterwards it measures the idle program, starts it again once
 //! more to see whether it can rebind at once, and stops it: the rows of `runs cleanly`
-//! ([`super::conduct`]).
+//! (`super::conduct`).
 //!
 //! The budget bounds the start, the probes and the idle second; restarts (at most
 //! [`RESTARTS_WITHIN`] in all), a wait for a port an earlier run left in TIME_WAIT, and the stop

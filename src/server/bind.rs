@@ -9,7 +9,7 @@
 //! every socket has SO_REUSEPORT before it binds, so such servers join one group and the kernel
 //! spreads clients over them. Without it, a socket is bound without SO_REUSEPORT first, which
 //! fails with "address in use" if anything holds the port (a `--reuseport` group included), and
-//! only then given SO_REUSEPORT for the async model's workers to join ([`join`]).
+//! only then given SO_REUSEPORT for the async model's workers to join (`join`).
 //!
 //! That last step would let a `--reuseport` server join a server started without it, because
 //! Linux checks the flag of the sockets already bound, whenever it was set. So a server without
@@ -177,7 +177,7 @@ pub fn tcp_listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Serve
 }
 
 /// A listening TCP socket with SO_REUSEADDR, founding a port group the async model's workers
-/// join ([`join`]), which no other server can join; or with `reuse_port`, one that joins (or
+/// join (`join`), which no other server can join; or with `reuse_port`, one that joins (or
 /// founds) a group of servers sharing the port on purpose.
 ///
 /// On Linux SO_REUSEADDR does not let two servers listen on one port; it only lets a new listener

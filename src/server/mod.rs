@@ -4,15 +4,15 @@
 //!
 //! Each model reads top to bottom in one file, UDP and TCP together:
 //!
-//! - [`iterative`]: one client at a time, the lecture's first servers.
-//! - [`threaded`]: the lecture's thread per TCP connection, capped; a pool of threads for UDP.
-//! - [`asynchronous`]: an event loop per core, each with its own sockets and connections, the
+//! - `iterative`: one client at a time, the lecture's first servers.
+//! - `threaded`: the lecture's thread per TCP connection, capped; a pool of threads for UDP.
+//! - `asynchronous`: an event loop per core, each with its own sockets and connections, the
 //!   default (`--model async`).
 //!
 //! What the models share sits in files named for what it is, never in a sibling model's file:
 //!
 //! - `config`: [`Config`] and [`Model`]: every limit, with its one default.
-//! - [`bind`]: opening the sockets (the caller binds; a model only ever receives ready sockets).
+//! - [`bind`](mod@bind): opening the sockets (the caller binds; a model only ever receives ready sockets).
 //! - `datagram`: the rule for answering one datagram; `stream`: what is done with each chunk a
 //!   TCP client sends, and at the end of its stream.
 //! - `connection`: a TCP connection's life in every model: admitted under the one connection

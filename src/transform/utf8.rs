@@ -2,8 +2,8 @@
 //!
 //! Most traffic is ASCII, so both start with a bulk check (`is_ascii` reads a word at a time) and
 //! uppercase ASCII in bulk. Other text is decoded, checked and uppercased in one pass
-//! ([`push_valid_upper`]): a separate validation pass first (`str::from_utf8`) took a third of the
-//! time on mixed text. Characters are looked up in [`CaseTable`], built once from
+//! (`push_valid_upper`): a separate validation pass first (`str::from_utf8`) took a third of the
+//! time on mixed text. Characters are looked up in `CaseTable`, built once from
 //! `char::to_uppercase`, so the rules stay std's.
 
 use std::sync::OnceLock;
@@ -172,7 +172,7 @@ fn push_char_upper(c: char, out: &mut Vec<u8>) {
     }
 }
 
-/// A [`CaseTable`] entry: what a character becomes, packed in a `u64` so that one load fetches
+/// A `CaseTable` entry: what a character becomes, packed in a `u64` so that one load fetches
 /// it. Bytes 0–6 hold its uppercase in UTF-8 (one to three characters), byte 7 their length.
 type Upper = u64;
 
