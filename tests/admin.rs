@@ -7,7 +7,6 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
 mod support;
 
 use std::io::{Read, Write};
@@ -15,7 +14,7 @@ use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
-use admin_support::{get, get_until, parse_scrape, serve_with_admin};
+use support::admin::{get, get_until, parse_scrape, serve_with_admin};
 use support::{run, upcase, PATIENCE, SENTENCE, SHOUTED};
 
 /// Sends SIGTERM to a child process.
@@ -236,19 +235,19 @@ fn the_admin_port_is_never_a_service_port() {
 #[test]
 fn only_get_and_head_on_known_paths() {
     let server = serve_with_admin(&[], &[]);
-    let post = admin_support::exchange(
+    let post = support::admin::exchange(
         server.admin,
         b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
     )
     .unwrap();
-    let post = admin_support::parse_response(&post).unwrap();
+    let post = support::admin::parse_response(&post).unwrap();
     assert_eq!((post.status, post.headers["allow"].as_str()), (405, "GET, HEAD"));
     assert_eq!(get(server.admin, "/nothing-here").status, 404);
     let page = get(server.admin, "/");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<title>upcase status</title>") && page.body.contains("/status.json"));
     assert!(!page.body.contains("src=\"http"), "no outside assets");
-    let head = admin_support::exchange(
+    let head = support::admin::exchange(
         server.admin,
         b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )

@@ -7,7 +7,6 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
 mod support;
 
 use std::io::{self, Read, Write};
@@ -17,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use admin_support::{get, get_until, serve_with_admin, AdminServer};
+use support::admin::{get, get_until, serve_with_admin, AdminServer};
 use support::PATIENCE;
 use upcase::bench::process::{resident_kib, Process};
 

@@ -10,15 +10,13 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
-mod proxy_support;
 mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use admin_support::{get, parse_scrape, serve_with_admin, AdminServer};
-use proxy_support::nginx;
+use support::admin::{get, parse_scrape, serve_with_admin, AdminServer};
+use support::proxy::nginx;
 use support::*;
 
 /// Flows of each bench: TCP connections or UDP sockets, each with one request in flight at most.

@@ -5,15 +5,14 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod bench_support;
 mod support;
 
 use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bench_support::peers::{self, SLOW};
-use bench_support::{assert_clean, bench, bench_json, number};
+use support::bench::peers::{self, SLOW};
+use support::bench::{assert_clean, bench, bench_json, number};
 use support::{serve_upcase, upcase, PATIENCE};
 use upcase::bench::process::{threads, Process};
 

@@ -4,12 +4,11 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod bench_support;
 mod support;
 
-use bench_support::peers::{self, SLOW};
-use bench_support::{bench, number};
 use serde_json::Value;
+use support::bench::peers::{self, SLOW};
+use support::bench::{bench, number};
 use support::serve_upcase;
 
 /// Runs `upcase bench --json-stream ARGS...`: its events, one JSON object a line.

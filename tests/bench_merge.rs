@@ -5,16 +5,15 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod bench_support;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::thread;
 
-use bench_support::{bench, histogram, number, temp_file};
 use hdrhistogram::Histogram;
 use serde_json::Value;
+use support::bench::{bench, histogram, number, temp_file};
 use support::{serve_upcase, upcase, PATIENCE};
 
 /// Runs `upcase bench ARGS` once per element of `runs`, all at once; writes each report to a

@@ -5,15 +5,14 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod bench_support;
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::thread;
 
-use bench_support::{bench, bench_json, histogram, number, temp_file};
 use serde_json::Value;
+use support::bench::{bench, bench_json, histogram, number, temp_file};
 use support::{dump_dom, has_chromium, serve_upcase};
 use upcase::bench::percentile_label;
 use upcase::format::thousands;

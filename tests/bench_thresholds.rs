@@ -5,12 +5,11 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod bench_support;
 mod support;
 
-use bench_support::peers::{self, SLOW};
-use bench_support::{bench, bench_json, number};
 use serde_json::Value;
+use support::bench::peers::{self, SLOW};
+use support::bench::{bench, bench_json, number};
 use support::serve_upcase;
 
 /// The verdicts of a report's thresholds: (threshold, breached, measured).

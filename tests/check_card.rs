@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod card;
 mod support;
 
 use std::net::SocketAddr;
 
-use card::{check, statuses, TCP_ROWS, UDP_ROWS};
+use support::card::{check, statuses, TCP_ROWS, UDP_ROWS};
 use support::serve_python;
 
 fn local(port: u16) -> SocketAddr {

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod submissions;
+mod support;
 
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::path::Path;
@@ -16,7 +16,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use submissions::{has, quote, Submission, PATIENCE};
+use support::submissions::{has, quote, Submission};
+use support::PATIENCE;
 use upcase::check::client::{self, ClientOptions};
 use upcase::check::rubric::Outcome;
 use upcase::check::{report, Card, CheckError, Criterion, Status, Verdict};
@@ -147,7 +148,9 @@ fn a_c_client_that_reads_once_prints_half_a_segmented_reply() {
 
 #[test]
 fn a_udp_client_that_waits_forever_is_reported_hanging_within_the_bound() {
-    let Some(command) = python(&submissions::class_dir().join("udp_client_waits_forever.py")) else { return };
+    let Some(command) = python(&support::submissions::class_dir().join("udp_client_waits_forever.py")) else {
+        return;
+    };
     let card = grade(&command, Transport::Udp, IMPATIENT);
     let rows = [
         ("normal reply", Pass),
@@ -179,7 +182,8 @@ fn a_udp_client_that_waits_forever_is_reported_hanging_within_the_bound() {
 
 #[test]
 fn a_python_client_that_decodes_the_reply_crashes_on_bytes_that_are_not_utf8() {
-    let Some(command) = python(&submissions::class_dir().join("tcp_client_crashes_on_invalid.py")) else {
+    let Some(command) = python(&support::submissions::class_dir().join("tcp_client_crashes_on_invalid.py"))
+    else {
         return;
     };
     let card = grade(&command, Transport::Tcp, PATIENT);
@@ -207,7 +211,9 @@ fn a_python_client_that_decodes_the_reply_crashes_on_bytes_that_are_not_utf8() {
 
 #[test]
 fn a_udp_client_that_retries_passes_loss() {
-    let Some(command) = python(&submissions::class_dir().join("udp_client_retries.py")) else { return };
+    let Some(command) = python(&support::submissions::class_dir().join("udp_client_retries.py")) else {
+        return;
+    };
     let card = grade(&command, Transport::Udp, PATIENT);
     let rows = [
         ("normal reply", Pass),
@@ -225,7 +231,9 @@ fn a_udp_client_that_retries_passes_loss() {
 
 #[test]
 fn a_tcp_client_that_reads_all_passes() {
-    let Some(command) = python(&submissions::class_dir().join("tcp_client_reads_all.py")) else { return };
+    let Some(command) = python(&support::submissions::class_dir().join("tcp_client_reads_all.py")) else {
+        return;
+    };
     let card = grade(&command, Transport::Tcp, PATIENT);
     assert_eq!(card.counts.pass, 6, "\n{}", report::text(&card, false));
     assert_eq!((card.verdict, card.score), (Verdict::Pass, 100.0));

@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod card;
 mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use card::{check, check_output};
+use support::card::{check, check_output};
 use support::{run, serve_python, serve_upcase, upcase, Output};
 
 fn local(port: u16) -> SocketAddr {
@@ -233,7 +232,7 @@ fn json_is_an_alias_of_format_json_and_upcase_serve_scores_full_marks_in_text() 
     let mut alias = upcase();
     alias.args(["check", "--tcp", "--to", &server.tcp().to_string(), "--timeout", "500ms", "--json"]);
     let alias: serde_json::Value =
-        serde_json::from_slice(&run("--json", alias, b"", card::CHECK_PATIENCE).stdout).unwrap();
+        serde_json::from_slice(&run("--json", alias, b"", support::card::CHECK_PATIENCE).stdout).unwrap();
     let keys = |value: &serde_json::Value| value.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&alias), keys(&card.json));
     let text = check_output("--tcp", server.tcp(), &[]).text();

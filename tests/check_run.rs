@@ -13,15 +13,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod card;
-mod submissions;
 mod support;
 
 use std::net::TcpListener;
 use std::time::Duration;
 
-use card::Card;
-use submissions::{class_dir, free_port, Submission};
+use support::card::Card;
+use support::submissions::{class_dir, free_port, Submission};
 use support::{run, upcase};
 use upcase::check::netns;
 

@@ -7,14 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod submissions;
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
-use submissions::*;
+use support::submissions::*;
+use support::PATIENCE;
 use upcase::check::program::{Ending, Program, Spec, Stopped};
 use upcase::net::Transport;
 use upcase::transform::{uppercase, Encoding};

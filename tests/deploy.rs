@@ -7,12 +7,11 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
 mod support;
 
 use std::path::Path;
 
-use admin_support::{get, start_admin_server};
+use support::admin::{get, start_admin_server};
 use support::{run, upcase, PATIENCE};
 
 fn read(path: &str) -> String {
@@ -29,7 +28,7 @@ fn json_array(text: &str, prefix: &str) -> Vec<String> {
 
 /// Runs `upcase ARGS` with every 0.0.0.0 address moved to a free loopback port, and checks it
 /// serves TCP, UDP and the admin endpoint, whose /health answers 200.
-fn serves(what: &str, args: &[String]) -> admin_support::AdminServer {
+fn serves(what: &str, args: &[String]) -> support::admin::AdminServer {
     let local: Vec<String> = args
         .iter()
         .map(|a| if a.starts_with("0.0.0.0:") { "127.0.0.1:0".to_owned() } else { a.clone() })

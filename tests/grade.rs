@@ -9,13 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod submissions;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use submissions::{free_port, Submission};
+use support::submissions::{free_port, Submission};
 use support::{run, upcase, Output};
 
 /// The longest a class of five may take here: each is bounded by its budget (30 s), and they

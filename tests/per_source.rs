@@ -5,14 +5,13 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod proxy_support;
 mod support;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use proxy_support::{read_to_end, v2};
+use support::proxy::{read_to_end, v2};
 use support::*;
 use upcase::server::{Config, Model, ProxyProtocol};
 

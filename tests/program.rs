@@ -9,13 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-mod submissions;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use submissions::*;
+use support::submissions::*;
+use support::PATIENCE;
 use upcase::bench::process::{stat, Process};
 use upcase::check::program::{Ending, Program, ProgramError, Spec};
 use upcase::net::Transport;

@@ -10,16 +10,14 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
-mod proxy_support;
 mod support;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use admin_support::{get, get_until, parse_scrape, start_admin_server, AdminServer};
-use proxy_support::{haproxy, nginx, read_to_end, v2};
+use support::admin::{get, get_until, parse_scrape, start_admin_server, AdminServer};
+use support::proxy::{haproxy, nginx, read_to_end, v2};
 use support::*;
 
 /// `upcase serve --proxy-protocol --trusted-proxy 127.0.0.1 --admin` in `model`, logging every

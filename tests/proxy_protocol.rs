@@ -9,13 +9,12 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod proxy_support;
 mod support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use proxy_support::{exchange, v1, v2, v2_local, Answer};
+use support::proxy::{exchange, v1, v2, v2_local, Answer};
 use support::*;
 use upcase::server::{Config, Model, ProxyProtocol};
 
@@ -158,7 +157,7 @@ fn a_slow_header_times_out_while_others_are_served(model: Model) {
         let header = v2(client("10.1.2.3:5555"), server.addr, 0);
         assert_eq!(exchange(server.addr, &[&header, b"meanwhile"], Duration::ZERO).bytes, b"MEANWHILE");
     }
-    let answer = proxy_support::read_to_end(&mut slow);
+    let answer = support::proxy::read_to_end(&mut slow);
     assert_closed_unanswered(&answer, "slow");
     let waited = opened.elapsed();
     assert!(
@@ -187,7 +186,7 @@ fn the_per_source_limit_counts_the_client_the_header_names(model: Model) {
         assert_eq!(read_exactly(stream, 1), b"X");
     }
     let mut third = open("10.1.2.3:3");
-    assert_closed_unanswered(&proxy_support::read_to_end(&mut third), "third from 10.1.2.3");
+    assert_closed_unanswered(&support::proxy::read_to_end(&mut third), "third from 10.1.2.3");
     let mut other = open("10.1.2.4:1");
     assert_eq!(read_exactly(&mut other, 1), b"X");
     let stats = server.stats_eventually("one refused", |s| s.tcp_rejected_per_source == 1);

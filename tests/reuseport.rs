@@ -5,12 +5,11 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
 mod support;
 
 use std::net::{TcpStream, UdpSocket};
 
-use admin_support::{get_until, parse_scrape, start_admin_server, AdminServer};
+use support::admin::{get_until, parse_scrape, start_admin_server, AdminServer};
 use support::*;
 
 /// `upcase serve --reuseport --listen ADDR --admin 127.0.0.1:0`.

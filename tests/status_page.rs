@@ -8,13 +8,12 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod admin_support;
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 
-use admin_support::{get_until, serve_with_admin};
+use support::admin::{get_until, serve_with_admin};
 use support::{dump_dom, has_chromium, PATIENCE};
 
 /// The text of each cell (`<td>` or `<th>`) of the first table row whose opening tag contains

@@ -22,10 +22,15 @@
 // Each binary uses a part of this; tests may panic on what they did not expect.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub(crate) mod admin;
+pub(crate) mod bench;
 mod browser;
+pub(crate) mod card;
 mod child;
 mod in_process;
 mod net;
+pub(crate) mod proxy;
+pub(crate) mod submissions;
 mod text;
 
 pub(crate) use browser::*;

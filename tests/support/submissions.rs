@@ -21,9 +21,7 @@ use socket2::{Domain, Socket, Type};
 use upcase::check::program::{Program, Ready, Spec};
 use upcase::net::Transport;
 
-/// Bound on any single wait for a program or a socket (they take milliseconds normally; a JVM
-/// or a busy machine can take seconds).
-pub const PATIENCE: Duration = Duration::from_secs(20);
+use super::PATIENCE;
 
 /// The directory of the class.
 pub fn class_dir() -> PathBuf {
