@@ -6,34 +6,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::thread;
-
 use serde_json::Value;
+use support::bench::{bench, bench_json, number, peers};
 use support::*;
-
-/// Runs `upcase bench ARGS...`, bounded.
-fn bench(args: &[&str]) -> Output {
-    let mut command = upcase();
-    command.arg("bench").args(args);
-    run("upcase bench", command, b"", PATIENCE)
-}
-
-/// Runs `upcase bench --json ARGS...` and parses its one JSON object.
-fn bench_json(args: &[&str]) -> (Output, Value) {
-    let out = bench(&[&["--json"], args].concat());
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {:?}; stderr:\n{}", out.text(), out.stderr));
-    (out, report)
-}
-
-fn number(report: &Value, path: &str) -> f64 {
-    report
-        .pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("no number at {path} in {report:#}"))
-}
 
 /// Exit 0, requests made, no error of any kind, percentiles in order, parameters echoed back.
 fn assert_clean(out: &Output, report: &Value, pattern: &str) {
@@ -118,45 +93,9 @@ fn the_text_report_is_a_table_and_progress_lines_come_first() {
     assert!(text.contains("result        ok: every request got its correct reply"), "{text}");
 }
 
-/// A TCP server that echoes without uppercasing.
-fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            thread::spawn(move || {
-                let mut buffer = [0; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buffer) {
-                    if stream.write_all(&buffer[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// A UDP server that uppercases, but answers only every other datagram.
-fn lossy_udp_server() -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = socket.local_addr().unwrap();
-    thread::spawn(move || {
-        let mut buffer = vec![0; 65_536];
-        for count in 0u64.. {
-            let Ok((n, peer)) = socket.recv_from(&mut buffer) else { break };
-            if count % 2 == 1 {
-                let _ = socket.send_to(&buffer[..n].to_ascii_uppercase(), peer);
-            }
-        }
-    });
-    addr
-}
-
 #[test]
 fn wrong_replies_are_counted_and_fail_the_run() {
-    let to = echo_server().to_string();
+    let to = peers::tcp_echo().to_string();
     for pattern in ["rr", "crr", "stream"] {
         let (out, report) =
             bench_json(&["--to", &to, "--pattern", pattern, "--conns", "2", "--duration", "200ms"]);
@@ -175,7 +114,7 @@ fn wrong_replies_are_counted_and_fail_the_run() {
 
 #[test]
 fn lost_datagrams_are_counted_and_fail_the_run() {
-    let to = lossy_udp_server().to_string();
+    let to = peers::udp_lossy().to_string();
     let args = ["--udp", "--to", &to, "--conns", "2", "--duration", "300ms", "--timeout", "20ms"];
     let (out, report) = bench_json(&args);
     assert_eq!(out.status.code(), Some(1), "{report:#}");

@@ -24,6 +24,19 @@ const STEPS: u32 = 20;
 /// The plot goes at most to the 99.9999th percentile.
 const MAX_DECADES: u32 = 6;
 
+/// Ends the SVG document begun in `out` with `message` at `centre` where the figure would be.
+pub(super) fn ended_empty(mut out: String, message: &str, centre: (f64, f64)) -> String {
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        centre.0,
+        centre.1,
+        escape(message)
+    );
+    out.push_str("</svg>\n");
+    out
+}
+
 /// The SVG document for `report`'s latency distribution.
 pub fn svg(report: &Report) -> String {
     let histogram = &report.histogram;
@@ -47,14 +60,11 @@ pub fn svg(report: &Report) -> String {
     );
     let (plot_width, plot_height) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
     if histogram.is_empty() {
-        let _ = writeln!(
+        return ended_empty(
             out,
-            r#"<text x="{}" y="{}" text-anchor="middle">no correct replies: nothing to plot</text>"#,
-            WIDTH / 2.0,
-            TOP + plot_height / 2.0
+            "no correct replies: nothing to plot",
+            (WIDTH / 2.0, TOP + plot_height / 2.0),
         );
-        out.push_str("</svg>\n");
-        return out;
     }
     // As far into the tail as there are replies to show it: 1,000 replies reach 99.9%.
     let decades = (histogram.len() as f64).log10().floor().clamp(1.0, f64::from(MAX_DECADES)) as u32;

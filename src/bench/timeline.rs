@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::interval::Interval;
-use super::plot::{escape, nice_ceiling};
+use super::plot::{ended_empty, escape, nice_ceiling};
 use crate::format::thousands;
 
 const WIDTH: f64 = 800.0;
@@ -60,14 +60,7 @@ pub(crate) fn svg(series: &Series, intervals: &[Interval]) -> String {
     let values: Vec<f64> = intervals.iter().filter_map(series.value).collect();
     let end = intervals.last().map_or(0.0, |last| last.end_s);
     if values.is_empty() || end <= 0.0 {
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="middle">no intervals to chart</text>"#,
-            WIDTH / 2.0,
-            TOP + plot_height / 2.0
-        );
-        out.push_str("</svg>\n");
-        return out;
+        return ended_empty(out, "no intervals to chart", (WIDTH / 2.0, TOP + plot_height / 2.0));
     }
     let top = nice_ceiling(values.iter().copied().fold(0.0, f64::max));
     let x = |seconds: f64| LEFT + seconds / end * plot_width;
