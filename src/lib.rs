@@ -4,8 +4,9 @@
 //! The crate is laid out the way the service is built:
 //!
 //! - [`transform`]: bytes in, uppercase bytes out. Pure, no I/O; the one module that knows text.
-//! - [`server`]: the service over UDP and TCP, one file per protocol and concurrency model
-//!   (iterative, thread per connection, async), sharing binding, limits, counters and shutdown.
+//! - [`server`]: the service over UDP and TCP, one file per concurrency model, UDP and TCP
+//!   together (iterative, thread per connection, an event loop per core), sharing binding,
+//!   limits, counters and shutdown.
 //! - [`bench`](mod@bench): `upcase bench`, a load generator that checks every reply (rr, crr, stream).
 //! - [`check`]: `upcase check`, a report card grading any server against the lecture's protocol.
 //! - [`grade`]: `upcase grade`, a whole class checked, and the grades and cards handed back.

@@ -154,8 +154,8 @@ fn health_turns_503_when_a_drain_starts() {
 
 /// Must hold: `/status.json` shows a real open connection: its 4-tuple exactly as the client sees
 /// it, the kernel's byte counts of what was sent each way, its state and age; and the counters.
-/// In every model: the async one finds the socket through its task's entry, the blocking ones
-/// through their second handle on it.
+/// In every model: the async one finds the socket through the descriptor in its worker's entry,
+/// the blocking ones through their second handle on it.
 #[test]
 fn status_shows_a_connection_by_its_4_tuple() {
     for model in ["async", "threaded", "iterative"] {

@@ -34,8 +34,8 @@ pub struct Options {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub only: Vec<String>,
 
-    /// Only these servers, comma-separated: async, threaded, iterative, async-latin1,
-    /// async-shift_jis, c, c-epoll, py-udp, py-tcp, socat, iperf3.
+    /// Only these servers, comma-separated: async, async-1 (one worker), threaded, iterative,
+    /// async-latin1, async-shift_jis, c, c-epoll, py-udp, py-tcp, socat, iperf3.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub peers: Vec<String>,
 

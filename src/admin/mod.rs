@@ -8,7 +8,8 @@
 //! - `GET /` and `GET /status.json` ([`status`]): a live page of the listening sockets, every open
 //!   TCP connection's 4-tuple with its age and bytes, and the counters.
 //!
-//! It runs as its own tasks on the server's runtime and reads what the server keeps anyway
+//! It runs as its own tasks on the runtime of the main thread, which supervises the server and
+//! serves none of its clients, and reads what the server keeps anyway
 //! (through [`Observer`]): the service does no work for it, and nothing a client of the admin
 //! port does (garbage, huge headers, slow clients, thousands of connections: see `http`) can
 //! reach the service. It must never share a port with the service, and never change the server.

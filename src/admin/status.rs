@@ -4,7 +4,8 @@
 //!
 //! A status is the one admin answer whose cost grows with the server's load, so it is bounded
 //! twice: at most [`MAX_LISTED`] connections are listed (the oldest, with the total), and a status
-//! is built at most once per `FRESH_FOR`, off the runtime's worker threads; requests in between
+//! is built at most once per `FRESH_FOR`, on a blocking-pool thread rather than the thread that
+//! answers admin requests; requests in between
 //! get the last one. This module must never list every connection, nor build a status per request.
 
 use std::sync::Arc;

@@ -328,8 +328,9 @@ pub fn cannot_run(
     Card::new(options, addr, rows, elapsed, Some(Problem::CannotRun(why.to_owned())))
 }
 
-/// The card of something that could not be checked at all (a client this build cannot grade):
-/// one failing row, `name`, saying why; the verdict `CANNOT_RUN`.
+/// The card of something that could not be checked at all (a client whose server could not be
+/// played, or that could not be isolated): one failing row, `name`, saying why; the verdict
+/// `CANNOT_RUN`.
 pub fn cannot_check(options: &Options, name: &str, why: &str, advice: &str, elapsed: Duration) -> Card {
     let rows = vec![Row::new(name, Status::Fail, why, advice)];
     Card::new(options, None, rows, elapsed, Some(Problem::CannotRun(why.to_owned())))

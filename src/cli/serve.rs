@@ -48,7 +48,8 @@ pub(super) struct ServeArgs {
     model: Model,
 
     /// How to read the bytes as text: utf-8 (full Unicode uppercasing; invalid bytes pass
-    /// through) or ascii (only a-z change; binary-safe).
+    /// through), ascii (only a-z change; binary-safe), or any other WHATWG label: latin1,
+    /// koi8-r, shift_jis, utf-16le, ...
     #[arg(long, default_value = "utf-8", value_parser = parse_encoding)]
     encoding: Encoding,
 
@@ -57,9 +58,9 @@ pub(super) struct ServeArgs {
     max_connections: usize,
 
     /// Most TCP connections one source may have open at once (an IPv4 address, an IPv6 /64;
-    /// behind --proxy-protocol, the client the proxy names); more are closed as soon as they
-    /// arrive. Loopback clients are not limited unless --max-connections-per-source-loopback
-    /// (0: no limit) [default: a tenth of --max-connections].
+    /// behind --proxy-protocol, the client the proxy names), 0 for no limit; more are closed as
+    /// soon as they arrive. Loopback clients are not limited unless
+    /// --max-connections-per-source-loopback [default: a tenth of --max-connections].
     #[arg(long, value_name = "N")]
     max_connections_per_source: Option<usize>,
 

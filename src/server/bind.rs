@@ -191,8 +191,6 @@ pub fn tcp_listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Serve
 /// the workers to join; its address is claimed so that a `--reuseport` upcase does not join
 /// either (the module's documentation). Only a program that sets SO_REUSEPORT itself, as the same
 /// user, could still join (docs/OPERATIONS.md).
-/// [`tcp_listener`], or with `reuse_port` one that joins (or founds) a group of servers sharing
-/// the port on purpose.
 fn tcp_listener_shared(
     addr: SocketAddr,
     backlog: i32,
@@ -313,8 +311,8 @@ impl Claim {
     }
 }
 
-/// Another socket on the port of `founder` (a socket from [`tcp_listener`] or [`udp_socket`]),
-/// for one more worker: the kernel then spreads connections and datagrams over the group. When the
+/// Another socket on the port of `founder` (a socket from `tcp_listener_shared` or
+/// `udp_socket_shared`, or one systemd passed), for one more worker: the kernel then spreads connections and datagrams over the group. When the
 /// port cannot be shared (a socket handed over by systemd and owned by another user, say), a
 /// second handle on the founder itself, which the worker then shares.
 pub(crate) fn join(founder: &impl AsFd, transport: Transport, backlog: i32) -> io::Result<Socket> {

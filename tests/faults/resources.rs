@@ -241,7 +241,7 @@ fn connection_limit(model: Model, limit: usize, excess: usize) {
 }
 
 /// Must hold: 10,000 idle connections to the async server cost little memory: its resident memory
-/// grows by at most 1 KiB per connection (the figure is printed; about 920 bytes), and afterwards
+/// grows by at most 1 KiB per connection (the figure is printed; about 160 bytes), and afterwards
 /// every one of them is still open and answered. (Resident memory is the process's own; socket
 /// buffers are the kernel's and are not in it.)
 #[test]
