@@ -56,6 +56,8 @@ impl ClientArgs {
             budget,
             rubric,
         };
+        // The client runs in a process group of its own, which Ctrl-C at the terminal misses.
+        super::interrupt::stop_programs_on_signal();
         Some(client::run(&options).map_err(|error| cannot_run(&error)))
     }
 }

@@ -7,7 +7,7 @@
 //! | 1 | could not start (bind) | a request failed | a wrong or missing reply | `FAIL` | some submission could not be graded (`CANNOT_RUN`) |
 //! | 2 | bad flags | bad flags | nothing to measure | `CANNOT_RUN`, a bad `--rubric`, `--isolated` refused, or `--client`'s server cannot be played at `--to` | a bad class file (its line named), `--rubric` or `--out` |
 //! | 3 | | | a `--fail-if` threshold breached | `INCOMPLETE` (the budget ran out first) | |
-//! | 130 | a second signal during the grace period | | | stopped by Ctrl-C or SIGTERM (with `--run`) | stopped by Ctrl-C or SIGTERM |
+//! | 130 | a second signal during the grace period | | | stopped by Ctrl-C or SIGTERM (with `--run` or `--client`) | stopped by Ctrl-C or SIGTERM |
 
 /// The command did what it was asked: served until stopped, got every reply, nothing failed.
 pub(super) const OK: u8 = 0;

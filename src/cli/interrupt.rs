@@ -1,4 +1,5 @@
-//! Ctrl-C and SIGTERM for the commands that start programs under test (`check --run`, `grade`):
+//! Ctrl-C and SIGTERM for the commands that start programs under test (`check --run`, `check
+//! --client`, `grade`):
 //! those programs run in process groups of their own, which the terminal's Ctrl-C does not reach,
 //! so the signal is caught here, every group the supervisor started is killed, and upcase exits
 //! with 130. Caught with a handler (tokio's), not blocked: a blocked signal would stay blocked in
