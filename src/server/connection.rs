@@ -302,8 +302,15 @@ pub(crate) fn accept_failed(context: &Context, error: &io::Error, consecutive: u
         io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted => {
             Duration::ZERO
         }
-        _ => Duration::from_millis(10u64.saturating_mul(1 << consecutive.min(7))).min(Duration::from_secs(1)),
+        _ => accept_pause(consecutive),
     }
+}
+
+/// The wait after the `consecutive`th failed `accept` in a row (counting from 1): 10 ms after the
+/// first, doubling each time, at most a second.
+fn accept_pause(consecutive: u32) -> Duration {
+    let doublings = consecutive.saturating_sub(1).min(7);
+    Duration::from_millis(10u64 << doublings).min(Duration::from_secs(1))
 }
 
 #[cfg(test)]
@@ -311,6 +318,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn accept_failures_wait_10_ms_then_twice_as_long_each_time_up_to_a_second() {
+        let pauses: Vec<u64> = (1..=9).map(|n| accept_pause(n).as_millis() as u64).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(accept_pause(u32::MAX), Duration::from_secs(1));
+    }
 
     /// A connection accepted on a readied listener has Nagle's algorithm off without a system
     /// call of its own, whether accepted by the standard library (blocking models) or by mio (the
