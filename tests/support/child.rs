@@ -21,6 +21,8 @@ pub(crate) struct Guard {
     name: String,
     child: Child,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Says when the whole of stderr has been collected (the pipe's end was read).
+    stderr_done: Option<mpsc::Receiver<()>>,
 }
 
 impl Guard {
@@ -28,10 +30,8 @@ impl Guard {
     pub(crate) fn spawn(name: &str, command: &mut Command) -> Self {
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(pipe) = child.stderr.take() {
-            collect_stderr(pipe, Arc::clone(&stderr));
-        }
-        Self { name: name.to_owned(), child, stderr }
+        let stderr_done = child.stderr.take().map(|pipe| collect_stderr(pipe, Arc::clone(&stderr)));
+        Self { name: name.to_owned(), child, stderr, stderr_done }
     }
 
     /// The child's stdin, if it was piped and not taken yet.
@@ -61,11 +61,16 @@ impl Guard {
         assert!(status.success(), "kill -TERM {pid} ({}) failed", self.name);
     }
 
-    /// Waits (bounded) for the child to exit by itself.
+    /// Waits (bounded) for the child to exit by itself, and then for the last of its stderr (its
+    /// final lines may still be in the pipe when it exits: a loaded machine shows it).
     pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(done) = self.stderr_done.take() {
+                    // Bounded: a grandchild that kept the pipe open would hold its end for ever.
+                    let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "{} did not exit within {timeout:?}", self.name);
@@ -89,13 +94,17 @@ impl Drop for Guard {
     }
 }
 
-fn collect_stderr(mut pipe: ChildStderr, into: Arc<Mutex<Vec<u8>>>) {
+/// Collects `pipe` into `into` on a thread of its own; the receiver hears when the pipe ended.
+fn collect_stderr(mut pipe: ChildStderr, into: Arc<Mutex<Vec<u8>>>) -> mpsc::Receiver<()> {
+    let (done, ended) = mpsc::channel();
     thread::spawn(move || {
         let mut chunk = [0; 4096];
         while let Ok(n @ 1..) = pipe.read(&mut chunk) {
             into.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
+        let _ = done.send(());
     });
+    ended
 }
 
 /// Starts a server and waits (bounded) until `ready` recognises what it printed on stdout;

@@ -7,7 +7,8 @@
 //! not read, or end of its lifetime, whichever is nearest) is a field its worker checks; no timer
 //! is registered anywhere, so a connection costs no allocation and no system call beyond its own
 //! reads and writes. A reply the faults plan makes late or splits into segments becomes the
-//! pending reply, written a segment per turn, the worker booking the next turn at its instant.
+//! pending reply, written a segment per turn, the worker booking the next turn at its instant
+//! (`exchange/pacing.rs`).
 //!
 //! Behind a proxy (`--proxy-protocol`) an exchange starts with a phase of its own: reading the
 //! PROXY header, over as many reads as it takes, within the header timeout. What that phase
@@ -22,10 +23,13 @@ use mio::net::TcpStream;
 
 use super::super::connection::{proxied, Admission, Ending};
 use super::super::proxy::{Feed, HeaderReader, Rejection};
-use super::super::stats::add;
 use super::super::{stream, Config, Context};
-use crate::faults::{Plan, TcpFate};
+use crate::faults::Plan;
 use crate::transform::Uppercaser;
+
+mod pacing;
+
+use self::pacing::{Pacing, Written};
 
 /// Reads on one connection in one turn of its worker before the others get theirs: at 64 KiB a
 /// read, a client streaming 1 MiB at a time cannot hold up the connections that share its worker.
@@ -306,84 +310,6 @@ impl Exchange {
             }
         }
     }
-
-    /// Writes what is pending (a segment of it, when it is paced); all of it written frees the
-    /// buffer: an idle connection holds none.
-    fn write_unsent(&mut self, context: &Context, now: Instant) -> io::Result<Written> {
-        let mut segment = self.unsent.len();
-        if let Some(pacing) = &self.paced {
-            if now < pacing.resume_at {
-                // Woken early, by the socket: the worker already has a turn booked for it.
-                return Ok(Written::Paused(None));
-            }
-            segment = segment.min(pacing.segment);
-        }
-        let written = write_some(&self.socket, self.unsent.get(..segment).unwrap_or_default(), context)?;
-        if written == self.unsent.len() {
-            self.unsent = Vec::new();
-            self.paced = None;
-            return Ok(Written::All);
-        }
-        self.unsent.drain(..written);
-        match &mut self.paced {
-            Some(pacing) if written == segment => {
-                pacing.resume_at = now + pacing.pause;
-                // The client took the segment: the next one's wait starts now.
-                let wait = pacing.pause + context.config.write_timeout;
-                let at = pacing.resume_at;
-                self.wait_for(Some(wait), Limit::ReplyNotRead, now);
-                Ok(Written::Paused(Some(at)))
-            }
-            _ => Ok(Written::Part),
-        }
-    }
-
-    /// Asks the faults plan about `reply`: when it is to be late or sent in segments, it becomes
-    /// the pending reply, paced, and the instant of its first write comes back.
-    fn pace(&mut self, plan: &mut Plan, reply: &[u8], context: &Context, now: Instant) -> Option<Instant> {
-        if reply.is_empty() {
-            return None;
-        }
-        let fate = plan.tcp_reply();
-        if fate == TcpFate::default() {
-            return None;
-        }
-        let stats = &context.stats;
-        if fate.delay.is_some() {
-            add(&stats.fault_tcp_delayed, 1);
-        }
-        if fate.segments.is_some() {
-            add(&stats.fault_tcp_split, 1);
-        }
-        let (segment, pause) = fate.segments.unwrap_or((usize::MAX, Duration::ZERO));
-        let delay = fate.delay.unwrap_or_default();
-        let resume_at = now + delay;
-        self.unsent.extend_from_slice(reply);
-        self.paced = Some(Box::new(Pacing { segment, pause, resume_at }));
-        self.wait_for(Some(delay + context.config.write_timeout), Limit::ReplyNotRead, now);
-        Some(resume_at)
-    }
-}
-
-/// A reply sent slowly on purpose: in segments of `segment` bytes, `pause` apart, the next one
-/// not before `resume_at`.
-#[derive(Debug)]
-struct Pacing {
-    segment: usize,
-    pause: Duration,
-    resume_at: Instant,
-}
-
-/// How much of the pending reply a write got out.
-#[derive(Debug)]
-enum Written {
-    /// All of it.
-    All,
-    /// Part: the socket is full, the client reads slowly.
-    Part,
-    /// A paced reply waits for its next turn: at this instant, newly booked, or `None` when the
-    /// turn is booked already.
-    Paused(Option<Instant>),
 }
 
 /// Writes what the socket takes of `bytes` without waiting.
