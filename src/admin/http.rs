@@ -146,7 +146,13 @@ async fn route(path: &str, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics\n"),
         },
         "/health" if shared.observer.is_draining() => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
-        "/health" => text(StatusCode::OK, "serving\n"),
+        "/health" => match shared.observer.stuck_worker(shared.config.stuck_after) {
+            Some((worker, busy)) => {
+                let message = format!("worker {worker} stuck in one turn for {} ms\n", busy.as_millis());
+                body(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", Bytes::from(message))
+            }
+            None => text(StatusCode::OK, "serving\n"),
+        },
         _ => text(StatusCode::NOT_FOUND, "not found: try /, /metrics, /health or /status.json\n"),
     }
 }

@@ -43,12 +43,16 @@ pub struct AdminConfig {
     pub max_requests_per_connection: u32,
     /// How long one connection may stay open, however busy.
     pub max_connection_time: Duration,
+    /// `/health` answers 503 once a worker has been inside one turn of its loop for this long
+    /// (a bug that loops or blocks: a turn normally takes microseconds).
+    pub stuck_after: Duration,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             max_connections: 64,
+            stuck_after: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(5),
             max_head_bytes: 8 * 1024,
             max_headers: 32,

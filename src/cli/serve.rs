@@ -203,6 +203,7 @@ impl ServeArgs {
             observed: self.admin.is_some(),
             faults,
             panic_on: None,
+            stall_on: None,
         }
     }
 
@@ -263,7 +264,7 @@ pub(super) fn run(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<Exit
             "ready"
         );
         let status = format!("serving {}", listening.join(", "));
-        if let Err(e) = systemd::notify_ready(&status, server.stop_token()) {
+        if let Err(e) = systemd::notify_ready(&status, server.stop_token(), server.observer()) {
             tracing::warn!(error = %e, "cannot tell systemd the server is ready (NOTIFY_SOCKET)");
         }
         if let Some(faults) = &config.faults {

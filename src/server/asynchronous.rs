@@ -194,8 +194,10 @@ impl Worker {
                 self.close_all(|| Ending::Shutdown);
             }
             if self.stopped && self.connections.is_empty() {
+                self.context.liveness.waiting(self.index);
                 return;
             }
+            self.context.liveness.waiting(self.index);
             if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!("worker {}: cannot wait for events: {e}", self.index);
@@ -204,6 +206,7 @@ impl Worker {
                 continue;
             }
             let now = Instant::now();
+            self.context.liveness.working(self.index, now);
             for event in &events {
                 self.serve(event.token(), event.is_read_closed(), now);
             }

@@ -100,6 +100,11 @@ pub struct Config {
     /// the binary.
     #[doc(hidden)]
     pub panic_on: Option<Vec<u8>>,
+    /// Test-only fault injection: hold the thread handling any read or datagram that contains
+    /// these bytes for this long, as a bug that loops would, to prove the watchdog and `/health`
+    /// see it. Always `None` in the binary.
+    #[doc(hidden)]
+    pub stall_on: Option<(Vec<u8>, Duration)>,
 }
 
 impl Default for Config {
@@ -125,6 +130,7 @@ impl Default for Config {
             observed: false,
             faults: None,
             panic_on: None,
+            stall_on: None,
         }
     }
 }

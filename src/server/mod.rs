@@ -46,6 +46,7 @@ mod datagram;
 mod faulty_udp;
 pub mod histogram;
 mod iterative;
+mod liveness;
 pub mod observe;
 pub mod proxy;
 pub mod rate_limit;
@@ -147,6 +148,8 @@ pub(crate) struct Context {
     fresh_uppercaser: crate::transform::Uppercaser,
     /// Wakes the async model's workers, each blocked in its own event loop, to see a stop.
     wakers: std::sync::OnceLock<Vec<mio::Waker>>,
+    /// Whether the async model's workers are still turning (none for the blocking models).
+    pub(crate) liveness: liveness::Liveness,
 }
 
 impl Context {
@@ -163,6 +166,11 @@ impl Context {
                 config.proxy_protocol.is_some(),
             ),
             stats: Stats::with_shards(if config.model == Model::Async { config.workers.max(1) } else { 0 }),
+            liveness: liveness::Liveness::new(if config.model == Model::Async {
+                config.workers.max(1)
+            } else {
+                0
+            }),
             config,
             histograms: histogram::Histograms::default(),
             shutdown: shutdown::Shutdown::default(),
@@ -209,12 +217,16 @@ impl Context {
         self.fresh_uppercaser.clone()
     }
 
-    /// Test-only fault injection: panics if `bytes` contain [`Config::panic_on`].
+    /// Test-only fault injection: panics if `bytes` contain [`Config::panic_on`], stalls the
+    /// thread if they contain [`Config::stall_on`]'s trigger.
     pub(crate) fn inject_fault(&self, bytes: &[u8]) {
-        if let Some(trigger) = self.config.panic_on.as_deref().filter(|t| !t.is_empty()) {
-            if bytes.windows(trigger.len()).any(|window| window == trigger) {
-                panic!("fault injected: input contained the test's panic trigger");
-            }
+        let contains =
+            |trigger: &[u8]| !trigger.is_empty() && bytes.windows(trigger.len()).any(|w| w == trigger);
+        if self.config.panic_on.as_deref().is_some_and(contains) {
+            panic!("fault injected: input contained the test's panic trigger");
+        }
+        if let Some((_, stall)) = self.config.stall_on.as_ref().filter(|(trigger, _)| contains(trigger)) {
+            std::thread::sleep(*stall);
         }
     }
 }

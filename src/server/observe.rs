@@ -91,6 +91,13 @@ impl Observer {
         self.context.shutdown.stop.is_cancelled()
     }
 
+    /// A worker of the async model that has been inside one turn of its loop for longer than
+    /// `limit` (a bug that loops or blocks), and for how long; `None` when every worker waits or
+    /// turns normally, and always for the blocking models.
+    pub fn stuck_worker(&self, limit: std::time::Duration) -> Option<(usize, std::time::Duration)> {
+        self.context.liveness.stuck(limit)
+    }
+
     /// Waits until a drain starts.
     pub async fn drain_started(&self) {
         self.context.shutdown.stop.cancelled().await;

@@ -131,12 +131,18 @@ fn classify(fd: RawFd, name: &str, socket: &OwnedFd) -> Result<Type, ActivationE
 /// Tells systemd the server is ready (`READY=1`, with `status` as its status line), then keeps
 /// it informed from tasks on the current runtime: `STOPPING=1` as soon as `stop` is cancelled,
 /// and `WATCHDOG=1` at half the interval `WATCHDOG_USEC` asks for, for as long as the runtime
-/// runs. Does nothing without `NOTIFY_SOCKET`.
+/// runs and no worker of `observer`'s server is stuck in one turn for longer than that half
+/// interval: a stuck worker stops the pings, so systemd restarts the service. Does nothing
+/// without `NOTIFY_SOCKET`.
 ///
 /// # Errors
 /// When the notification socket cannot be reached; systemd then restarts or fails the service
 /// when its start timeout runs out.
-pub fn notify_ready(status: &str, stop: CancellationToken) -> io::Result<()> {
+pub fn notify_ready(
+    status: &str,
+    stop: CancellationToken,
+    observer: super::observe::Observer,
+) -> io::Result<()> {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return Ok(());
     }
@@ -153,6 +159,15 @@ pub fn notify_ready(status: &str, stop: CancellationToken) -> io::Result<()> {
             let mut ticks = tokio::time::interval(period);
             loop {
                 ticks.tick().await;
+                if let Some((worker, busy)) = observer.stuck_worker(period) {
+                    let busy_ms = busy.as_millis() as u64;
+                    tracing::error!(
+                        worker,
+                        busy_ms,
+                        "a worker is stuck in one turn: not pinging systemd's watchdog"
+                    );
+                    continue;
+                }
                 if let Err(e) = sd_notify::notify(false, &[NotifyState::Watchdog]) {
                     tracing::warn!(error = %e, "cannot ping systemd's watchdog");
                 }

@@ -68,6 +68,18 @@ impl TestServer {
         }
     }
 
+    /// What the server shows an operator (the admin endpoint's view).
+    pub(crate) fn observer(&self) -> upcase::server::observe::Observer {
+        self.server.as_ref().unwrap().observer()
+    }
+
+    /// The admin endpoint on a free port of 127.0.0.1, served on this server's runtime.
+    pub(crate) fn start_admin(&self, config: upcase::admin::AdminConfig) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _entered = self.runtime.enter();
+        upcase::admin::start(listener, self.observer(), config).unwrap()
+    }
+
     /// Runs the full shutdown sequence and returns the final counters.
     pub(crate) fn shutdown(mut self) -> Snapshot {
         let server = self.server.take().unwrap();
