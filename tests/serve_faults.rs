@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{Shutdown, UdpSocket};
+use std::net::{Shutdown, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -163,12 +163,66 @@ fn split_replies_arrive_in_segments_with_pauses(model: Model) {
     assert_eq!(server.stats_eventually("split counted", |s| s.fault_tcp_split == 1).tcp_bytes_out, 16);
 }
 
+/// On the wildcard address (0.0.0.0), replies dropped, late, doubled or held back on purpose
+/// leave from the address their request was sent to, as every reply does there: 127.0.0.2 or
+/// 127.0.0.3, both the machine's on loopback, where the kernel's own pick would be 127.0.0.1.
+fn on_the_wildcard_address_faulty_replies_leave_from_the_address_written_to(model: Model) {
+    let wildcard = |faults| {
+        let config = Config { model, workers: 1, faults: Some(faults), ..Config::default() };
+        TestServer::start_on("0.0.0.0:0", config)
+    };
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buffer = [0; 64];
+    let mut reply = || {
+        let (n, from) = socket.recv_from(&mut buffer).unwrap();
+        (String::from_utf8(buffer[..n].to_vec()).unwrap(), from)
+    };
+
+    // Half dropped; the rest late, and sent twice.
+    let delay = Delay { by: Duration::from_millis(100), chance: Chance::ALWAYS };
+    let faults = Faults {
+        drop: chance(0.5),
+        delay: Some(delay),
+        duplicate: Chance::ALWAYS,
+        seed: 5,
+        ..Faults::default()
+    };
+    let server = wildcard(faults);
+    for n in 0..20 {
+        let to = SocketAddr::from(([127, 0, 0, 2 + n % 2], server.addr.port()));
+        socket.send_to(format!("request {n} to {to}").as_bytes(), to).unwrap();
+    }
+    let all_sent = |s: &Snapshot| {
+        s.udp_requests == 20
+            && s.fault_udp_dropped + s.fault_udp_duplicated == 20
+            && s.udp_replies == 2 * s.fault_udp_duplicated
+    };
+    let stats = server.stats_eventually("every reply dropped or sent twice, late", all_sent);
+    assert!(stats.fault_udp_dropped > 0 && stats.fault_udp_duplicated > 0, "{stats:?}");
+    for _ in 0..stats.udp_replies {
+        let (text, from) = reply();
+        let sent_to: SocketAddr = text.split_once(" TO ").unwrap().1.parse().unwrap();
+        assert_eq!(from, sent_to, "{text}");
+    }
+
+    // Every reply held for the next: the one held leaves from its own address after the other's.
+    let server = wildcard(Faults { reorder: Chance::ALWAYS, ..Faults::default() });
+    let [two, three] = [2, 3].map(|last| SocketAddr::from(([127, 0, 0, last], server.addr.port())));
+    socket.send_to(b"one", two).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    socket.send_to(b"two", three).unwrap();
+    assert_eq!(reply(), ("TWO".to_owned(), three));
+    assert_eq!(reply(), ("ONE".to_owned(), two));
+}
+
 for_each_model!(
     drop_rate_is_as_asked_and_the_seed_repeats_it: [iterative, asynchronous],
     delays_hold_replies_back: [iterative, asynchronous],
     duplicates_arrive_twice: [iterative, asynchronous],
     reordered_replies_arrive_out_of_order: [iterative, asynchronous],
     split_replies_arrive_in_segments_with_pauses: [iterative, asynchronous],
+    on_the_wildcard_address_faulty_replies_leave_from_the_address_written_to: [iterative, asynchronous],
 );
 
 /// The command line: a bad probability is refused with the range; a lossy server says so at

@@ -236,6 +236,63 @@ fn socket_activated_sockets_are_served_and_systemd_is_told() {
     }
 }
 
+/// Must hold: a datagram socket systemd binds to every address, `ListenDatagram=PORT` (`[::]`,
+/// dual-stack) or `ListenDatagram=0.0.0.0:PORT`, answers an IPv4 client from the address it
+/// wrote to: sent to 127.0.0.2 (or .3), the reply comes from there, where the kernel's own pick
+/// would be 127.0.0.1. So are the datagrams that started the service, queued before upcase asked
+/// for destinations: the kernel gives theirs too, and none is counted as unknown.
+#[test]
+fn a_socket_on_every_address_answers_from_the_address_written_to() {
+    if !have("systemd-socket-activate") {
+        return;
+    }
+    for every_address in ["[::]", "0.0.0.0"] {
+        let port = free_port();
+        let listen = if every_address == "[::]" { port.to_string() } else { format!("0.0.0.0:{port}") };
+        let notify = Notifications::bind();
+        let mut command = Command::new("systemd-socket-activate");
+        command
+            .args(["--datagram", "-l", &listen, "-E", "NOTIFY_SOCKET", UPCASE, "serve"])
+            .env("NOTIFY_SOCKET", &notify.path);
+        let server = Running::start(command);
+        let [two, three] = [2, 3].map(|last| SocketAddr::from(([127, 0, 0, last], port)));
+        // The activator starts the program at the first datagram, and loses those sent before it
+        // listens: send until one is answered (bounded).
+        let starter = UdpSocket::bind("127.0.0.1:0").unwrap();
+        starter.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let mut datagram = [0; 64];
+        loop {
+            starter.send_to(b"start", two).unwrap();
+            if let Ok((n, from)) = starter.recv_from(&mut datagram) {
+                assert_eq!((&datagram[..n], from), (&b"START"[..], two), "{listen}: queued before");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{listen}: no reply from the activated server: {}",
+                server.stderr()
+            );
+        }
+        notify.until("READY=1");
+
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        for to in [two, three] {
+            socket.send_to(b"from where", to).unwrap();
+            let (n, from) = socket.recv_from(&mut datagram).unwrap();
+            assert_eq!((&datagram[..n], from), (&b"FROM WHERE"[..], to), "{listen}");
+        }
+
+        let kill = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let (code, stdout, stderr) = server.wait();
+        assert_eq!(code, Some(0), "{listen}: {stderr}");
+        assert_eq!(stdout, format!("listening on udp {every_address}:{port}\n"));
+        assert!(!stderr.contains("udp_destination_unknown"), "{listen}: {stderr}");
+    }
+}
+
 /// Must hold: sockets upcase cannot serve as systemd passed them get an exit status of 1 and a
 /// message saying what to change: names that contradict the types, a connected socket from
 /// `Accept=yes`, a Unix socket, and `LISTEN_FDS=0`.

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ for_each_model!(
     invalid_utf8_comes_back_byte_for_byte,
     many_clients_at_once,
     reply_comes_from_the_port_the_request_went_to,
+    on_the_wildcard_address_replies_leave_from_the_address_written_to,
 );
 
 fn unicode_round_trips(model: Model) {
@@ -100,6 +102,55 @@ fn reply_comes_from_the_port_the_request_went_to(model: Model) {
     let (n, from) = socket.recv_from(&mut buffer).unwrap();
     assert_eq!(&buffer[..n], b"WHERE FROM");
     assert_eq!(from, server.addr);
+}
+
+/// A socket bound to 0.0.0.0 receives what is sent to any of the machine's addresses, and each
+/// reply leaves from the address its request was sent to, as from a socket bound to that
+/// address. Loopback has 127.0.0.2 and 127.0.0.3 too, where the kernel's own pick for a reply to
+/// 127.0.0.1 is 127.0.0.1; a client connected to one of them takes datagrams from it only (as a
+/// NAT or a firewall tracking the flow would). Requests to all three in one burst (batches, in
+/// the async model) each come back from their own; IPv6 (`[::]`) the same way, where the machine
+/// has it.
+fn on_the_wildcard_address_replies_leave_from_the_address_written_to(model: Model) {
+    let server = TestServer::start_on("0.0.0.0:0", Config { model, ..Config::default() });
+    let port = server.addr.port();
+    let addresses = [2, 3, 1].map(|last| SocketAddr::from(([127, 0, 0, last], port)));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buffer = [0; 64];
+    let mut reply = || {
+        let (n, from) = socket.recv_from(&mut buffer).unwrap();
+        (String::from_utf8(buffer[..n].to_vec()).unwrap(), from)
+    };
+    for to in addresses {
+        socket.send_to(format!("to {to}").as_bytes(), to).unwrap();
+        assert_eq!(reply(), (format!("TO {to}"), to), "the reply to a request sent to {to}");
+        assert_eq!(udp_reply(to, b"connected"), b"CONNECTED", "a client connected to {to}");
+    }
+    for round in 0..10 {
+        for to in addresses {
+            socket.send_to(format!("{round} to {to}").as_bytes(), to).unwrap();
+        }
+    }
+    for _ in 0..30 {
+        let (text, from) = reply();
+        let sent_to: SocketAddr = text.split_once(" TO ").unwrap().1.parse().unwrap();
+        assert_eq!(from, sent_to, "{text}");
+    }
+    server.stats_eventually("36 replies", |s| s.udp_replies == 36 && s.udp_destination_unknown == 0);
+
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine; IPv6 skipped");
+        return;
+    }
+    let server = TestServer::start_on("[::]:0", Config { model, ..Config::default() });
+    let to = SocketAddr::from((Ipv6Addr::LOCALHOST, server.addr.port()));
+    let socket = UdpSocket::bind("[::1]:0").unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket.send_to(b"v6", to).unwrap();
+    let (n, from) = socket.recv_from(&mut buffer).unwrap();
+    assert_eq!((&buffer[..n], from), (&b"V6"[..], to));
+    assert_eq!(udp_reply(to, b"connected"), b"CONNECTED");
 }
 
 #[test]

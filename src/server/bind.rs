@@ -1,7 +1,9 @@
 //! Opening the server's sockets, with the options a restartable, busy server needs.
 //!
 //! The caller binds and the serving loops only ever receive ready sockets, so tests can bind port
-//! 0 and learn the real port before any loop starts. This module must never serve traffic.
+//! 0 and learn the real port before any loop starts. This module must never serve traffic. A UDP
+//! socket on a wildcard address also asks here for each datagram's destination, so that its
+//! replies leave from the address the client wrote to ([`ask_for_destinations`]).
 //!
 //! # Sharing a port
 //!
@@ -23,6 +25,7 @@ use std::os::fd::AsFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::UnixDatagram;
 
+use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::ServerError;
@@ -225,10 +228,33 @@ fn udp_socket_shared(
         if addr.is_ipv6() {
             socket.set_only_v6(true)?;
         }
+        ask_for_destinations(&socket, addr);
         bind_sharing(&socket, addr, Transport::Udp, reuse_port, claims)?;
         Ok(socket.into())
     };
     open().map_err(|e| bind_error(Transport::Udp, addr, e))
+}
+
+/// On a UDP socket bound (or about to be bound) to a wildcard address, asks the kernel for each
+/// datagram's destination, so that its reply can leave from there (`super::pktinfo`): IP_PKTINFO
+/// on an IPv4 socket, IPV6_RECVPKTINFO on an IPv6 one (which covers the IPv4 clients of a
+/// dual-stack socket too). Set before binding where upcase binds, so that no datagram arrives
+/// without it. A socket bound to one address is left as it is: it answers from that address
+/// anyway. A socket that refuses is served all the same, its replies from the address the kernel
+/// picks, with a warning.
+pub(crate) fn ask_for_destinations(socket: &impl AsFd, addr: SocketAddr) {
+    if !super::pktinfo::wanted(addr) {
+        return;
+    }
+    let asked = match addr {
+        SocketAddr::V4(_) => setsockopt(socket, sockopt::Ipv4PacketInfo, &true),
+        SocketAddr::V6(_) => setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true),
+    };
+    if let Err(e) = asked {
+        tracing::warn!(
+            "udp {addr}: cannot ask for the address each datagram is sent to ({e}); replies leave from the address the kernel picks, which on a machine with several addresses may not be the one the client wrote to"
+        );
+    }
 }
 
 /// Binds `socket` to `addr` with SO_REUSEPORT from the start (`reuse_port`: unless a server
@@ -329,6 +355,9 @@ pub(crate) fn join(founder: &impl AsFd, transport: Transport, backlog: i32) -> i
         }
         if addr.is_ipv6() {
             socket.set_only_v6(true)?;
+        }
+        if let (Transport::Udp, Some(local)) = (transport, addr.as_socket()) {
+            ask_for_destinations(&socket, local);
         }
         socket.set_reuse_port(true)?;
         socket.bind(&addr)?;

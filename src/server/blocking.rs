@@ -18,6 +18,7 @@ use socket2::SockRef;
 use super::connection::{accept_failed, Admission, ConnectionGuard, Ending};
 use super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::faulty_udp::FaultyReplies;
+use super::pktinfo::{self, Route};
 use super::proxy::{log_rejected, Feed, HeaderReader, Proxied, ProxyProtocol, Rejection};
 use super::shutdown::STOP_POLL;
 use super::stats::add;
@@ -279,29 +280,41 @@ impl<'a> Exchange<'a> {
 
 /// Answers datagrams on `socket` until the server stops, and then those already queued
 /// (bounded): the whole of the iterative UDP server, and each thread of the threaded one (the
-/// `nth`, for its faults plan).
+/// `nth`, for its faults plan). On a wildcard address, each datagram comes with its destination
+/// and its reply leaves from there (`super::pktinfo`); on one address, a plain `recv_from` and
+/// `send_to`.
 pub(crate) fn answer_datagrams(socket: &UdpSocket, nth: u64, context: &Context) {
     if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
         tracing::warn!("cannot set a timeout on the UDP socket, so stopping may hang: {e}");
     }
     let mut request = vec![0; RECEIVE_BUFFER];
     let mut reply = Vec::new();
-    let local_port = socket.local_addr().map_or(0, |a| a.port());
+    let local = socket.local_addr().ok();
+    let local_port = local.map_or(0, |a| a.port());
+    let mut control =
+        local.filter(|a| pktinfo::asked(socket, *a)).map(|a| pktinfo::control_buffer(a.is_ipv6()));
+    let mut receive = |request: &mut [u8]| match &mut control {
+        None => socket.recv_from(request).map(|(n, peer)| (n, Some(peer), None)),
+        Some(control) => pktinfo::recv_from(socket, request, control, context),
+    };
     let mut faults = context.fault_plan(Transport::Udp, nth).map(FaultyReplies::new);
-    let send = |reply: &[u8], peer| socket.send_to(reply, peer);
+    let send = |reply: &[u8], route| pktinfo::send(socket, reply, route);
     while !context.shutdown.stop.is_cancelled() {
-        match socket.recv_from(&mut request) {
-            Ok((n, peer)) => {
+        match receive(&mut request) {
+            Ok((n, Some(peer), from)) => {
                 if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
+                    let route = Route { to: peer, from };
                     match &mut faults {
-                        None => sent(context, peer, send(&reply, peer)),
+                        None => sent(context, peer, send(&reply, route)),
                         Some(faults) => {
-                            faults.reply(&reply, peer, Instant::now(), context, send);
+                            faults.reply(&reply, route, Instant::now(), context, send);
                             wake_for_held_replies(socket, faults, context, send);
                         }
                     }
                 }
             }
+            // A sender that is not an IP address has no reply to get.
+            Ok((_, None, _)) => {}
             Err(e) if is_timeout(&e) => {
                 if let Some(faults) = &mut faults {
                     wake_for_held_replies(socket, faults, context, send);
@@ -318,9 +331,10 @@ pub(crate) fn answer_datagrams(socket: &UdpSocket, nth: u64, context: &Context) 
         return;
     }
     for _ in 0..STOP_DRAIN {
-        let Ok((n, peer)) = socket.recv_from(&mut request) else { break };
+        let Ok((n, peer, from)) = receive(&mut request) else { break };
+        let Some(peer) = peer else { continue };
         if answer(request.get(..n).unwrap_or_default(), peer, local_port, context, &mut reply) {
-            sent(context, peer, socket.send_to(&reply, peer));
+            sent(context, peer, send(&reply, Route { to: peer, from }));
         }
     }
 }
@@ -331,7 +345,7 @@ fn wake_for_held_replies(
     socket: &UdpSocket,
     faults: &mut FaultyReplies,
     context: &Context,
-    send: impl Fn(&[u8], SocketAddr) -> io::Result<usize>,
+    send: impl Fn(&[u8], Route) -> io::Result<usize>,
 ) {
     let now = Instant::now();
     faults.flush(now, context, send);

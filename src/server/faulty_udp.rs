@@ -2,16 +2,19 @@
 //! late, or held and sent after the next reply, each counted. Every model's UDP loop keeps one
 //! of these when faults are configured, and only then: a server without faults never gets here.
 //!
+//! A reply keeps its [`Route`] while it waits: on a socket bound to a wildcard address, a late,
+//! doubled or held reply leaves from the address its request was sent to, as any other does.
+//!
 //! It must never block: a late or held reply waits in a queue that its loop flushes when it is
 //! due ([`FaultyReplies::flush`]); the loop learns when to come back from what
 //! [`FaultyReplies::reply`] returns. Nor grow without bound: past [`HELD_BYTES`] held, a reply to
 //! be delayed is dropped instead, as a router whose queue is full drops it, and counted as dropped.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::datagram::sent;
+use super::pktinfo::Route;
 use super::stats::add;
 use super::Context;
 use crate::faults::{Plan, REORDER_HOLD};
@@ -19,11 +22,11 @@ use crate::faults::{Plan, REORDER_HOLD};
 /// The most reply bytes one loop holds back at once.
 pub(crate) const HELD_BYTES: usize = 16 * 1024 * 1024;
 
-/// A reply waiting to be sent: when, to whom, what.
+/// A reply waiting to be sent: when, to whom (and from where), what.
 #[derive(Debug)]
 struct Waiting {
     due: Instant,
-    peer: SocketAddr,
+    route: Route,
     reply: Vec<u8>,
 }
 
@@ -44,15 +47,15 @@ impl FaultyReplies {
         Self { plan, late: Vec::new(), held: None, late_bytes: 0 }
     }
 
-    /// Sends `reply` to `peer` as the plan decides, with `send`. Returns when the loop must come
-    /// back to [`Self::flush`] a reply it now holds, if it holds a new one.
+    /// Sends `reply` along `route` as the plan decides, with `send`. Returns when the loop must
+    /// come back to [`Self::flush`] a reply it now holds, if it holds a new one.
     pub(crate) fn reply(
         &mut self,
         reply: &[u8],
-        peer: SocketAddr,
+        route: Route,
         now: Instant,
         context: &Context,
-        send: impl Fn(&[u8], SocketAddr) -> io::Result<usize>,
+        send: impl Fn(&[u8], Route) -> io::Result<usize>,
     ) -> Option<Instant> {
         let stats = &context.stats;
         let fate = self.plan.udp_reply();
@@ -69,7 +72,7 @@ impl FaultyReplies {
             add(&stats.fault_udp_delayed, 1);
             let due = now + delay;
             for _ in 0..copies {
-                self.late.push(Waiting { due, peer, reply: reply.to_vec() });
+                self.late.push(Waiting { due, route, reply: reply.to_vec() });
             }
             self.late_bytes += copies * reply.len();
             return Some(due);
@@ -77,18 +80,18 @@ impl FaultyReplies {
         if fate.reorder && self.held.is_none() {
             add(&stats.fault_udp_reordered, 1);
             let due = now + REORDER_HOLD;
-            self.held = Some(Waiting { due, peer, reply: reply.to_vec() });
+            self.held = Some(Waiting { due, route, reply: reply.to_vec() });
             if fate.duplicate {
-                sent(context, peer, send(reply, peer));
+                sent(context, route.to, send(reply, route));
             }
             return Some(due);
         }
         for _ in 0..copies {
-            sent(context, peer, send(reply, peer));
+            sent(context, route.to, send(reply, route));
         }
         // This one overtook the reply held for it.
         if let Some(held) = self.held.take() {
-            sent(context, held.peer, send(&held.reply, held.peer));
+            sent(context, held.route.to, send(&held.reply, held.route));
         }
         None
     }
@@ -98,7 +101,7 @@ impl FaultyReplies {
         &mut self,
         now: Instant,
         context: &Context,
-        send: impl Fn(&[u8], SocketAddr) -> io::Result<usize>,
+        send: impl Fn(&[u8], Route) -> io::Result<usize>,
     ) {
         if self.late.iter().any(|waiting| waiting.due <= now) {
             let (due, later): (Vec<Waiting>, Vec<Waiting>) =
@@ -106,11 +109,11 @@ impl FaultyReplies {
             self.late = later;
             self.late_bytes = self.late.iter().map(|waiting| waiting.reply.len()).sum();
             for waiting in due {
-                sent(context, waiting.peer, send(&waiting.reply, waiting.peer));
+                sent(context, waiting.route.to, send(&waiting.reply, waiting.route));
             }
         }
         if let Some(held) = self.held.take_if(|held| held.due <= now) {
-            sent(context, held.peer, send(&held.reply, held.peer));
+            sent(context, held.route.to, send(&held.reply, held.route));
         }
     }
 
@@ -130,6 +133,7 @@ mod tests {
 
     use super::*;
     use crate::faults::{Chance, Delay, Faults};
+    use crate::server::pktinfo::Source;
     use crate::server::Config;
 
     fn context(faults: Faults) -> Context {
@@ -141,7 +145,7 @@ mod tests {
         let delay = Delay { by: Duration::from_secs(60), chance: Chance::ALWAYS };
         let context = context(Faults { delay: Some(delay), ..Faults::default() });
         let mut replies = FaultyReplies::new(context.fault_plan(crate::net::Transport::Udp, 0).unwrap());
-        let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let peer = Route { to: SocketAddr::from(([127, 0, 0, 1], 5000)), from: None };
         let never_sent =
             |_: &[u8], _| -> io::Result<usize> { unreachable!("a reply held for a minute was sent") };
         let reply = vec![b'A'; 1024 * 1024];
@@ -154,25 +158,30 @@ mod tests {
         assert_eq!(replies.next_due(), Some(now + Duration::from_secs(60)));
     }
 
+    /// Routes differ in their source (as on a wildcard address): each reply keeps its own,
+    /// held or not.
     #[test]
     fn a_held_reply_is_sent_after_the_next_or_when_due() {
         let context = context(Faults { reorder: Chance::ALWAYS, ..Faults::default() });
         let mut replies = FaultyReplies::new(context.fault_plan(crate::net::Transport::Udp, 0).unwrap());
-        let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let route = |last: u8| Route {
+            to: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            from: Some(Source::V4(std::net::Ipv4Addr::new(127, 0, 0, last))),
+        };
         let sent = std::cell::RefCell::new(Vec::new());
-        let send = |bytes: &[u8], _| {
-            sent.borrow_mut().push(bytes.to_vec());
+        let send = |bytes: &[u8], route| {
+            sent.borrow_mut().push((bytes.to_vec(), route));
             Ok(bytes.len())
         };
         let now = Instant::now();
-        assert_eq!(replies.reply(b"ONE", peer, now, &context, send), Some(now + REORDER_HOLD));
-        assert_eq!(replies.reply(b"TWO", peer, now, &context, send), None);
-        assert_eq!(*sent.borrow(), [b"TWO".to_vec(), b"ONE".to_vec()]);
-        replies.reply(b"THREE", peer, now, &context, send);
+        assert_eq!(replies.reply(b"ONE", route(2), now, &context, send), Some(now + REORDER_HOLD));
+        assert_eq!(replies.reply(b"TWO", route(3), now, &context, send), None);
+        assert_eq!(*sent.borrow(), [(b"TWO".to_vec(), route(3)), (b"ONE".to_vec(), route(2))]);
+        replies.reply(b"THREE", route(4), now, &context, send);
         replies.flush(now, &context, send);
         assert_eq!(sent.borrow().len(), 2, "not due yet");
         replies.flush(now + REORDER_HOLD, &context, send);
-        assert_eq!(sent.borrow().last().map(Vec::as_slice), Some(&b"THREE"[..]));
+        assert_eq!(sent.borrow().last(), Some(&(b"THREE".to_vec(), route(4))));
         assert_eq!(context.stats.udp_replies.load(Ordering::Relaxed), 3);
     }
 }

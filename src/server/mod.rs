@@ -29,6 +29,8 @@
 //!   [`observe`]: the read-only [`Observer`] an admin endpoint gets; [`tcp_info`]: what the
 //!   kernel says of one open connection, asked only when a status page asks.
 //! - [`systemd`]: sockets handed over by systemd, and the notifications it waits for.
+//! - `pktinfo`: UDP replies from the address each request was sent to, on a socket bound to a
+//!   wildcard address.
 //! - `faulty_udp`: UDP replies dropped, delayed, duplicated or reordered on purpose, when
 //!   [`Config::faults`] asks for it (TCP's slow replies are in each model's write path).
 //!
@@ -48,6 +50,7 @@ pub mod histogram;
 mod iterative;
 mod liveness;
 pub mod observe;
+mod pktinfo;
 pub mod proxy;
 pub mod rate_limit;
 mod shutdown;

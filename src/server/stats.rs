@@ -114,6 +114,10 @@ counters! {
     udp_rate_limited,
     /// UDP receive or send calls that failed.
     udp_errors,
+    /// UDP datagrams on a socket bound to a wildcard address that came without the address they
+    /// were sent to (which Linux always gives once asked): their replies left from the address
+    /// the kernel picks.
+    udp_destination_unknown,
     /// Bytes received in UDP datagrams.
     udp_bytes_in,
     /// Bytes sent in UDP replies.

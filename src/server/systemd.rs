@@ -94,7 +94,13 @@ pub fn activated_sockets() -> Result<Option<Sockets>, ActivationError> {
     for ((fd, name), socket) in passed.into_iter().zip(owned) {
         match classify(fd, &name, &socket)? {
             Type::STREAM => sockets.tcp.push(TcpListener::from(socket)),
-            _ => sockets.udp.push(UdpSocket::from(socket)),
+            _ => {
+                // A wildcard address (`ListenDatagram=12000`) answers from the address written to.
+                if let Some(local) = SockRef::from(&socket).local_addr().ok().and_then(|a| a.as_socket()) {
+                    super::bind::ask_for_destinations(&socket, local);
+                }
+                sockets.udp.push(UdpSocket::from(socket));
+            }
         }
     }
     Ok(Some(sockets))

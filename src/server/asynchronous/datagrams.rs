@@ -12,9 +12,15 @@
 //! A reply the socket cannot take now (its send buffer is full) is kept with the rest of its
 //! batch, and reading waits until they are sent, rather than dropping them. With faults on
 //! (`serve --drop` ...), each reply goes through the faults plan instead, one at a time.
+//!
+//! On a wildcard address, each datagram's destination comes in a control message, read in the
+//! same `recvmmsg`, and its reply leaves from there (`super::super::pktinfo`). `sendmmsg` gives
+//! every message of a call the same control messages, so the replies of a batch are sorted by
+//! their source and sent a call per source: one call still, when the clients all wrote to one
+//! address. A socket bound to one address has no control buffers and no sorting.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
@@ -24,6 +30,7 @@ use nix::sys::socket::{recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeader
 
 use super::super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::super::faulty_udp::FaultyReplies;
+use super::super::pktinfo::{self, socket_addr, Route, Source};
 use super::super::Context;
 use crate::net::RECEIVE_BUFFER;
 
@@ -48,24 +55,32 @@ pub(super) enum Turn {
 pub(super) struct Datagrams {
     pub(super) socket: UdpSocket,
     local_port: u16,
+    /// Its family, and whether it is bound to a wildcard address: which headers it uses.
+    kind: Kind,
     /// `BATCH` receive buffers, one after the other, each larger than any datagram.
     requests: Vec<u8>,
     /// A reply buffer per datagram of a batch.
     replies: Vec<Vec<u8>>,
-    /// The length and sender of each datagram of the batch just received.
-    received: Vec<(usize, Option<SocketAddr>)>,
-    /// Replies of the current batch not sent yet: which buffer, and to whom.
-    unsent: Vec<(usize, SocketAddr)>,
+    /// The length, sender and (on a wildcard address) destination of each datagram of the batch
+    /// just received.
+    received: Vec<(usize, Option<SocketAddr>, Option<Source>)>,
+    /// Replies of the current batch not sent yet: which buffer, to whom and from where.
+    unsent: Vec<(usize, Route)>,
     /// Replies dropped, delayed, duplicated or reordered on purpose, when faults are on.
     faults: Option<Box<FaultyReplies>>,
 }
 
 impl Datagrams {
     pub(super) fn new(socket: UdpSocket, faults: Option<Box<FaultyReplies>>) -> Self {
-        let local_port = socket.local_addr().map_or(0, |a| a.port());
+        let local = socket.local_addr().ok();
+        let kind = Kind {
+            v6: local.is_some_and(|a| a.is_ipv6()),
+            destinations: local.is_some_and(|local| pktinfo::asked(&socket, local)),
+        };
         Self {
             socket,
-            local_port,
+            local_port: local.map_or(0, |a| a.port()),
+            kind,
             requests: vec![0; BATCH * RECEIVE_BUFFER],
             replies: vec![Vec::new(); BATCH],
             received: Vec::with_capacity(BATCH),
@@ -78,14 +93,14 @@ impl Datagrams {
     pub(super) fn answer(&mut self, context: &Context) -> Turn {
         if let Some(faults) = &mut self.faults {
             let socket = &self.socket;
-            faults.flush(Instant::now(), context, |reply: &[u8], peer| socket.send_to(reply, peer));
+            faults.flush(Instant::now(), context, |reply: &[u8], route| pktinfo::send(socket, reply, route));
         }
         if !self.send_unsent(context) {
             return Turn::Waiting;
         }
         let mut due = None;
         for _ in 0..BATCHES_PER_TURN {
-            let received = match self.receive() {
+            let received = match self.receive(context) {
                 Ok(received) => received,
                 Err(Errno::EAGAIN) => return self.due_or(due, Turn::Waiting),
                 Err(e) => {
@@ -111,9 +126,10 @@ impl Datagrams {
     /// Answers the `count` datagrams just received: each reply joins the batch to send, or, with
     /// faults on, goes through the plan, which may say when to come back for a reply it holds.
     fn answer_batch(&mut self, count: usize, context: &Context) -> Option<Instant> {
-        let Self { socket, local_port, requests, replies, unsent, received, faults, .. } = self;
+        let Self { socket, local_port, kind, requests, replies, unsent, received, faults } = self;
         let mut due = None;
-        for (index, (&(len, peer), reply)) in received.iter().zip(replies.iter_mut()).take(count).enumerate()
+        for (index, (&(len, peer, from), reply)) in
+            received.iter().zip(replies.iter_mut()).take(count).enumerate()
         {
             let Some(peer) = peer else { continue };
             let start = index * RECEIVE_BUFFER;
@@ -121,15 +137,21 @@ impl Datagrams {
             if !answer(request, peer, *local_port, context, reply) {
                 continue;
             }
+            let route = Route { to: peer, from };
             match faults {
-                None => unsent.push((index, peer)),
+                None => unsent.push((index, route)),
                 Some(faults) => {
-                    let send = |reply: &[u8], peer| socket.send_to(reply, peer);
-                    if let Some(at) = faults.reply(reply, peer, Instant::now(), context, send) {
+                    let send = |reply: &[u8], route| pktinfo::send(&*socket, reply, route);
+                    if let Some(at) = faults.reply(reply, route, Instant::now(), context, send) {
                         due = Some(due.map_or(at, |due: Instant| due.min(at)));
                     }
                 }
             }
+        }
+        if kind.destinations {
+            // Those from one source together, each source's in the order received, for a call
+            // per source (`send_unsent`). In place: no allocation.
+            unsent.sort_unstable_by_key(|&(index, route)| (route.from, index));
         }
         due
     }
@@ -143,22 +165,31 @@ impl Datagrams {
         }
     }
 
-    /// One `recvmmsg`: fills `received` with the length and sender of each datagram, in buffer
-    /// order, and returns how many came.
-    fn receive(&mut self) -> nix::Result<usize> {
+    /// One `recvmmsg`: fills `received` with the length, sender and (on a wildcard address)
+    /// destination of each datagram, in buffer order, and returns how many came.
+    fn receive(&mut self, context: &Context) -> nix::Result<usize> {
         let fd = self.socket.as_raw_fd();
+        let kind = self.kind;
         let (requests, received) = (&mut self.requests, &mut self.received);
         with_headers(|headers| {
             let mut buffers = requests.chunks_mut(RECEIVE_BUFFER);
             let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
                 std::array::from_fn(|_| [IoSliceMut::new(buffers.next().unwrap_or(&mut []))]);
             let results =
-                recvmmsg(fd, &mut headers.receiving, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
+                recvmmsg(fd, headers.receiving(kind), slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
+            let mut missing = false;
             // At most BATCH entries, into room kept from the first batch: no allocation.
             received.clear();
-            received.extend(
-                results.map(|message| (message.bytes, message.address.and_then(|a| socket_addr(&a)))),
-            );
+            received.extend(results.map(|message| {
+                let from = kind.destinations.then(|| pktinfo::destination(&message, context));
+                missing |= from == Some(None);
+                (message.bytes, message.address.and_then(|a| socket_addr(&a)), from.flatten())
+            }));
+            if missing {
+                // The slot that took it has less control room left for the next call (see
+                // `Headers`): new headers for the next batch.
+                headers.forget_receiving(kind);
+            }
             Ok(received.len())
         })
     }
@@ -168,33 +199,49 @@ impl Datagrams {
     /// reason is counted as a failed send and skipped.
     fn send_unsent(&mut self, context: &Context) -> bool {
         while !self.unsent.is_empty() {
-            let count = self.unsent.len().min(BATCH);
+            // On a wildcard address, the replies from the first one's source (sorted together).
+            let from = self.unsent.first().and_then(|(_, route)| route.from);
+            let count = if self.kind.destinations {
+                self.unsent.iter().take(BATCH).take_while(|(_, route)| route.from == from).count()
+            } else {
+                self.unsent.len().min(BATCH)
+            };
             let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|at| {
                 let reply = self.unsent.get(at).and_then(|&(index, _)| self.replies.get(index));
                 [IoSlice::new(reply.map_or(&[][..], Vec::as_slice))]
             });
-            let addresses: [Option<SockaddrStorage>; BATCH] =
-                std::array::from_fn(|at| self.unsent.get(at).map(|&(_, peer)| SockaddrStorage::from(peer)));
+            let addresses: [Option<SockaddrStorage>; BATCH] = std::array::from_fn(|at| {
+                self.unsent.get(at).map(|&(_, route)| SockaddrStorage::from(route.to))
+            });
             let slices = slices.get(..count).unwrap_or_default();
             let addresses = addresses.get(..count).unwrap_or_default();
-            let no_control: [ControlMessage<'_>; 0] = [];
             let fd = self.socket.as_raw_fd();
             let outcome = with_headers(|headers| {
-                sendmmsg(fd, &mut headers.sending, slices, addresses, no_control, MsgFlags::empty())
-                    .map(Iterator::count)
+                let sending = headers.sending(from);
+                match from.map(Source::info) {
+                    None => {
+                        let no_control: [ControlMessage<'_>; 0] = [];
+                        sendmmsg(fd, sending, slices, addresses, no_control, MsgFlags::empty())
+                            .map(Iterator::count)
+                    }
+                    Some(info) => {
+                        sendmmsg(fd, sending, slices, addresses, [info.control()], MsgFlags::empty())
+                            .map(Iterator::count)
+                    }
+                }
             });
             match outcome {
                 Ok(sent_now) => {
-                    for (index, peer) in self.unsent.drain(..sent_now.min(count)) {
+                    for (index, route) in self.unsent.drain(..sent_now.min(count)) {
                         let len = self.replies.get(index).map_or(0, Vec::len);
-                        sent(context, peer, Ok(len));
+                        sent(context, route.to, Ok(len));
                     }
                 }
                 Err(Errno::EAGAIN) => return false,
                 Err(Errno::EINTR) => {}
                 Err(e) => {
-                    let (_, peer) = self.unsent.remove(0);
-                    sent(context, peer, Err(e.into()));
+                    let (_, route) = self.unsent.remove(0);
+                    sent(context, route.to, Err(e.into()));
                 }
             }
         }
@@ -202,46 +249,82 @@ impl Datagrams {
     }
 }
 
+/// A socket's family, and whether it is bound to a wildcard address (and so asked for each
+/// datagram's destination): which of a worker's headers it receives with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kind {
+    v6: bool,
+    destinations: bool,
+}
+
+type Multi = MultiHeaders<SockaddrStorage>;
+
 /// The headers `recvmmsg` and `sendmmsg` fill in: they hold raw pointers, so they stay on the
-/// worker's thread, made for its first batch and reused for every batch after.
+/// worker's thread, each set made for its first batch and reused for every batch after.
+///
+/// The kernel writes back into each receiving header how much of its address and control room a
+/// datagram used, and takes that as the room for the next call (nix does not restore it). So a
+/// set receives for one [`Kind`] of socket only, whose datagrams always use the same: an IPv4
+/// address after an IPv6 one would leave room for part of it only. A datagram without the
+/// control message expected leaves none: those headers are made anew ([`Self::forget_receiving`]).
+/// For sending, a set per kind of control message, each header's room exactly that message.
 struct Headers {
-    receiving: MultiHeaders<SockaddrStorage>,
-    sending: MultiHeaders<SockaddrStorage>,
+    receive_v4: Option<Multi>,
+    receive_v6: Option<Multi>,
+    receive_v4_destinations: Option<Multi>,
+    receive_v6_destinations: Option<Multi>,
+    send: Option<Multi>,
+    send_from_v4: Option<Multi>,
+    send_from_v6: Option<Multi>,
+}
+
+impl Headers {
+    const NONE: Self = Self {
+        receive_v4: None,
+        receive_v6: None,
+        receive_v4_destinations: None,
+        receive_v6_destinations: None,
+        send: None,
+        send_from_v4: None,
+        send_from_v6: None,
+    };
+
+    fn receiving_slot(&mut self, kind: Kind) -> &mut Option<Multi> {
+        match (kind.v6, kind.destinations) {
+            (false, false) => &mut self.receive_v4,
+            (true, false) => &mut self.receive_v6,
+            (false, true) => &mut self.receive_v4_destinations,
+            (true, true) => &mut self.receive_v6_destinations,
+        }
+    }
+
+    /// The headers to receive with on a socket of `kind`.
+    fn receiving(&mut self, kind: Kind) -> &mut Multi {
+        self.receiving_slot(kind).get_or_insert_with(|| {
+            MultiHeaders::preallocate(BATCH, kind.destinations.then(|| pktinfo::control_buffer(kind.v6)))
+        })
+    }
+
+    /// Drops the headers of `kind`, for the next call to make new ones.
+    fn forget_receiving(&mut self, kind: Kind) {
+        *self.receiving_slot(kind) = None;
+    }
+
+    /// The headers to send replies from `from` with: room for its control message, or none.
+    fn sending(&mut self, from: Option<Source>) -> &mut Multi {
+        let (slot, v6) = match from {
+            None => (&mut self.send, None),
+            Some(Source::V4(_)) => (&mut self.send_from_v4, Some(false)),
+            Some(Source::V6 { .. }) => (&mut self.send_from_v6, Some(true)),
+        };
+        slot.get_or_insert_with(|| MultiHeaders::preallocate(BATCH, v6.map(pktinfo::control_buffer)))
+    }
 }
 
 thread_local! {
-    static HEADERS: std::cell::RefCell<Option<Headers>> = const { std::cell::RefCell::new(None) };
+    static HEADERS: std::cell::RefCell<Headers> = const { std::cell::RefCell::new(Headers::NONE) };
 }
 
 fn with_headers<T>(use_them: impl FnOnce(&mut Headers) -> T) -> T {
-    HEADERS.with_borrow_mut(|headers| {
-        use_them(headers.get_or_insert_with(|| Headers {
-            receiving: MultiHeaders::preallocate(BATCH, None),
-            sending: MultiHeaders::preallocate(BATCH, None),
-        }))
-    })
-}
-
-/// A sender's address as the standard library writes it.
-fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = address.as_sockaddr_in() {
-        return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
-    }
-    let v6 = address.as_sockaddr_in6()?;
-    Some(SocketAddr::V6(SocketAddrV6::new(v6.ip(), v6.port(), v6.flowinfo(), v6.scope_id())))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn addresses_of_both_families_are_read_back() {
-        for addr in ["127.0.0.1:12000", "[::1]:7"] {
-            let addr: SocketAddr = addr.parse().unwrap();
-            assert_eq!(socket_addr(&SockaddrStorage::from(addr)), Some(addr));
-        }
-    }
+    HEADERS.with_borrow_mut(use_them)
 }
