@@ -3,7 +3,7 @@
 //! The caller binds and the serving loops only ever receive ready sockets, so tests can bind port
 //! 0 and learn the real port before any loop starts. This module must never serve traffic. A UDP
 //! socket on a wildcard address also asks here for each datagram's destination, so that its
-//! replies leave from the address the client wrote to ([`ask_for_destinations`]).
+//! replies leave from the address the client wrote to (`ask_for_destinations`).
 //!
 //! # Sharing a port
 //!
