@@ -60,7 +60,13 @@ fn gradescope_results_give_a_test_per_criterion_that_adds_up_to_the_score() {
     );
     let sum: f64 = tests.iter().map(|t| t["score"].as_f64().unwrap()).sum();
     let max: f64 = tests.iter().map(|t| t["max_score"].as_f64().unwrap()).sum();
-    assert_eq!((results["score"].as_f64(), sum, max), (Some(70.0), 70.0, 100.0));
+    // "serves many clients" times a crowd against a Python server: on a loaded machine its rows
+    // may warn, which earns the criterion the rubric's warned share, not a failure.
+    let crowd = &tests[4];
+    let crowd_lost = crowd["max_score"].as_f64().unwrap() - crowd["score"].as_f64().unwrap();
+    let crowd_said = crowd["output"].as_str().unwrap();
+    assert!(crowd_lost == 0.0 || crowd_said.lines().all(|l| !l.starts_with("fail")), "{crowd:#}");
+    assert_eq!((results["score"].as_f64(), sum, max), (Some(70.0 - crowd_lost), 70.0 - crowd_lost, 100.0));
     let lecture = &tests[0];
     assert_eq!((lecture["status"].as_str(), lecture["score"].as_f64()), (Some("failed"), Some(0.0)));
     let said = lecture["output"].as_str().unwrap();
@@ -69,11 +75,15 @@ fn gradescope_results_give_a_test_per_criterion_that_adds_up_to_the_score() {
         "{said}"
     );
     assert!(said.contains("-> Uppercase every byte received"), "{said}");
-    assert!(tests[1..].iter().all(|t| t["status"] == "passed"), "{results:#}");
-    assert!(
-        results["output"].as_str().unwrap().contains("FAIL: 5 passed, 0 warned, 9 failed"),
-        "{results:#}"
-    );
+    assert!(tests[1..4].iter().all(|t| t["status"] == "passed"), "{results:#}");
+    let verdict = results["output"].as_str().unwrap();
+    let counted = |what: &str| -> u32 {
+        let before = verdict.split(&format!(" {what}")).next().unwrap();
+        before.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("no {what} count in {verdict}"))
+    };
+    assert!(verdict.contains("FAIL: ") && counted("failed,") == 9, "{results:#}");
+    assert_eq!(counted("passed,") + counted("warned,"), 5, "{results:#}");
+    assert!(crowd_lost == 0.0 || counted("warned,") > 0, "{results:#}");
 }
 
 /// A JUnit test case as read back: name, classname, kind (`success`, `failure`, `skipped`) and
