@@ -11,14 +11,15 @@ use std::net::{TcpStream, UdpSocket};
 use support::*;
 use upcase::server::{Config, Model};
 
-/// Voluntary context switches of each of this process's threads named `upcase-worker-*`: how
-/// often each worker went to sleep, and so was woken.
+/// Voluntary context switches of each of this process's threads named `upcase-worker-*` (a
+/// worker's event loop) or `upcase-udp-*` (a worker's UDP socket, served on a thread of its
+/// own): how often each went to sleep, and so was woken.
 fn worker_switches() -> Vec<(String, u64)> {
     let mut workers = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let path = task.unwrap().path();
         let Ok(name) = std::fs::read_to_string(path.join("comm")) else { continue };
-        if !name.starts_with("upcase-worker") {
+        if !name.starts_with("upcase-worker") && !name.starts_with("upcase-udp") {
             continue;
         }
         let status = std::fs::read_to_string(path.join("status")).unwrap();
@@ -40,23 +41,26 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Waits (bounded) until exactly `count` workers run in this process: a thread names itself
-/// once it runs, and the workers of the test before may take a moment to exit.
+/// Waits (bounded) until exactly `count` workers run in this process, each with its UDP thread
+/// (one UDP socket each, on 127.0.0.1): a thread names itself once it runs, and the workers of
+/// the test before may take a moment to exit.
 fn wait_for_workers(count: usize) {
     let deadline = std::time::Instant::now() + PATIENCE;
-    while worker_switches().len() != count && std::time::Instant::now() < deadline {
+    while worker_switches().len() != 2 * count && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(worker_switches().len(), count, "workers: {:?}", worker_switches());
+    assert_eq!(worker_switches().len(), 2 * count, "workers: {:?}", worker_switches());
 }
 
-/// How many times each worker was woken while `load` ran.
-fn wakes_during(load: impl FnOnce()) -> Vec<u64> {
+/// How many times each worker's thread whose name starts with `prefix` was woken while `load`
+/// ran.
+fn wakes_during(prefix: &str, load: impl FnOnce()) -> Vec<u64> {
     let before = worker_switches();
     load();
     let after = worker_switches();
     assert_eq!(before.len(), after.len(), "workers came or went");
-    before.iter().zip(&after).map(|((_, b), (_, a))| a - b).collect()
+    let named = |(name, _): &&(String, u64)| name.starts_with(prefix);
+    before.iter().filter(named).zip(after.iter().filter(named)).map(|((_, b), (_, a))| a - b).collect()
 }
 
 /// Must hold: one client's requests, one at a time, are all served by one worker (the one the
@@ -72,7 +76,7 @@ fn a_worker_never_wakes_another_on_the_request_path() {
 
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let tcp = wakes_during(|| {
+    let tcp = wakes_during("upcase-", || {
         let mut reply = [0; 5];
         for _ in 0..REQUESTS {
             stream.write_all(b"hello").unwrap();
@@ -83,7 +87,7 @@ fn a_worker_never_wakes_another_on_the_request_path() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(server.addr).unwrap();
     socket.set_read_timeout(Some(PATIENCE)).unwrap();
-    let udp = wakes_during(|| {
+    let udp = wakes_during("upcase-", || {
         let mut reply = [0; 16];
         for _ in 0..REQUESTS {
             socket.send(b"hello").unwrap();
@@ -134,7 +138,7 @@ fn clients_are_spread_over_the_workers() {
     let _alone = alone();
     let server = TestServer::start(Config { model: Model::Async, workers: 2, ..Config::default() });
     wait_for_workers(2);
-    let wakes = wakes_during(|| {
+    let wakes = wakes_during("upcase-worker", || {
         let streams: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
         for (i, mut stream) in streams.into_iter().enumerate() {
             stream.set_read_timeout(Some(PATIENCE)).unwrap();

@@ -3,7 +3,8 @@
 //!
 //! Each worker is an OS thread with its own epoll instance (through `mio`), its own UDP socket and
 //! TCP listener on every address (an SO_REUSEPORT group, so the kernel spreads clients over the
-//! workers: see `bind::join`), and its own connections in a slab. Nothing moves between threads
+//! workers: see `bind::join`), and its own connections in a slab. A worker's UDP sockets are
+//! served by a thread of their own that sleeps in `recvmmsg` (`datagrams`), except with faults. Nothing moves between threads
 //! and no worker ever wakes another: a request is read, uppercased and answered by the thread the
 //! kernel woke for it. Workers are woken from outside only to stop.
 //!
@@ -47,6 +48,7 @@ use super::connections::Socket;
 use super::datagram::RECEIVE_ERROR_PAUSE;
 use super::faulty_udp::FaultyReplies;
 use super::proxy::log_rejected;
+use super::shutdown::STOP_POLL;
 use super::{Context, ServerError, Sockets};
 use crate::net::Transport;
 
@@ -83,7 +85,18 @@ pub(crate) fn start(
     );
     let mut wakers = Vec::new();
     let mut workers = Vec::new();
+    // Without faults, each UDP socket gets a thread of its own (see `datagrams`); with them, the
+    // worker's loop serves it, for the timed turns that held replies need.
+    let own_udp_threads = context.config.faults.is_none();
     for (index, (tcp, udp)) in std::iter::once(founders).chain(own_sockets).enumerate() {
+        let udp = if own_udp_threads {
+            for socket in udp {
+                serve_datagrams_on_own_thread(index, socket, context, tracker).map_err(failed(index))?;
+            }
+            Vec::new()
+        } else {
+            udp
+        };
         let (worker, waker) = Worker::new(index, Arc::clone(context), tcp, udp).map_err(failed(index))?;
         workers.push(worker);
         wakers.push(waker);
@@ -99,6 +112,27 @@ pub(crate) fn start(
         });
         spawned.map_err(failed(index))?;
     }
+    Ok(())
+}
+
+/// Serves `socket`, one of worker `index`'s UDP sockets, on a thread of its own, tracked by
+/// `tracker`: blocking, with timeouts so that it sees a stop within [`STOP_POLL`].
+fn serve_datagrams_on_own_thread(
+    index: usize,
+    socket: socket2::Socket,
+    context: &Arc<Context>,
+    tracker: &TaskTracker,
+) -> io::Result<()> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(STOP_POLL))?;
+    socket.set_write_timeout(Some(STOP_POLL))?;
+    let datagrams = Datagrams::new(UdpSocket::from_std(socket.into()), None);
+    let (context, token) = (Arc::clone(context), tracker.token());
+    std::thread::Builder::new().name(format!("upcase-udp-{index}")).spawn(move || {
+        let _token = token;
+        super::Stats::shard_for_this_thread(index);
+        datagrams.serve_blocking(&context);
+    })?;
     Ok(())
 }
 
