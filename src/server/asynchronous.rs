@@ -48,7 +48,6 @@ use super::connections::Socket;
 use super::datagram::RECEIVE_ERROR_PAUSE;
 use super::faulty_udp::FaultyReplies;
 use super::proxy::log_rejected;
-use super::shutdown::STOP_POLL;
 use super::{Context, ServerError, Sockets};
 use crate::net::Transport;
 
@@ -91,7 +90,7 @@ pub(crate) fn start(
     for (index, (tcp, udp)) in std::iter::once(founders).chain(own_sockets).enumerate() {
         let udp = if own_udp_threads {
             for socket in udp {
-                serve_datagrams_on_own_thread(index, socket, context, tracker).map_err(failed(index))?;
+                datagrams::serve_on_own_thread(index, socket, context, tracker).map_err(failed(index))?;
             }
             Vec::new()
         } else {
@@ -112,27 +111,6 @@ pub(crate) fn start(
         });
         spawned.map_err(failed(index))?;
     }
-    Ok(())
-}
-
-/// Serves `socket`, one of worker `index`'s UDP sockets, on a thread of its own, tracked by
-/// `tracker`: blocking, with timeouts so that it sees a stop within [`STOP_POLL`].
-fn serve_datagrams_on_own_thread(
-    index: usize,
-    socket: socket2::Socket,
-    context: &Arc<Context>,
-    tracker: &TaskTracker,
-) -> io::Result<()> {
-    socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(STOP_POLL))?;
-    socket.set_write_timeout(Some(STOP_POLL))?;
-    let datagrams = Datagrams::new(UdpSocket::from_std(socket.into()), None);
-    let (context, token) = (Arc::clone(context), tracker.token());
-    std::thread::Builder::new().name(format!("upcase-udp-{index}")).spawn(move || {
-        let _token = token;
-        super::Stats::shard_for_this_thread(index);
-        datagrams.serve_blocking(&context);
-    })?;
     Ok(())
 }
 

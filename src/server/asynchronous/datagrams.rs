@@ -25,18 +25,21 @@
 //! their source and sent a call per source: one call still, when the clients all wrote to one
 //! address. A socket bound to one address has no control buffers and no sorting.
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::UdpSocket;
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage};
+use tokio_util::task::TaskTracker;
 
 use super::super::datagram::{answer, failed, sent, RECEIVE_ERROR_PAUSE};
 use super::super::faulty_udp::FaultyReplies;
 use super::super::pktinfo::{self, socket_addr, Route, Source};
+use super::super::shutdown::STOP_POLL;
 use super::super::Context;
 use crate::net::RECEIVE_BUFFER;
 
@@ -46,6 +49,28 @@ const BATCH: usize = 16;
 const BATCHES_PER_TURN: usize = 4;
 /// Turns of [`Datagrams::answer`] a stopping thread takes to answer what was already queued.
 const STOP_DRAIN_TURNS: usize = 64;
+
+/// Serves `socket`, one of worker `index`'s UDP sockets, on a thread of its own, tracked by
+/// `tracker` ([`Datagrams::serve_blocking`]): blocking, with timeouts that show it a stop within
+/// [`STOP_POLL`].
+pub(super) fn serve_on_own_thread(
+    index: usize,
+    socket: socket2::Socket,
+    context: &Arc<Context>,
+    tracker: &TaskTracker,
+) -> io::Result<()> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(STOP_POLL))?;
+    socket.set_write_timeout(Some(STOP_POLL))?;
+    let datagrams = Datagrams::new(UdpSocket::from_std(socket.into()), None);
+    let (context, token) = (Arc::clone(context), tracker.token());
+    std::thread::Builder::new().name(format!("upcase-udp-{index}")).spawn(move || {
+        let _token = token;
+        super::super::Stats::shard_for_this_thread(index);
+        datagrams.serve_blocking(&context);
+    })?;
+    Ok(())
+}
 
 /// How a turn of answering ended.
 #[derive(Debug, PartialEq, Eq)]
