@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::submissions::free_port;
+use support::submissions::{eventually, free_port, running};
 use support::*;
 
 /// A fresh directory for one test's files.
@@ -29,12 +29,6 @@ fn scratch(name: &str) -> PathBuf {
 /// process (`exec`), so that the id written is the one to look for afterwards.
 fn waits_a_minute(pid_file: &Path) -> String {
     format!("echo $$ > {}; exec sleep 60", pid_file.display())
-}
-
-/// Whether process `pid` is alive: it exists and is not a zombie waiting to be reaped.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
 }
 
 /// Starts `upcase ARGS`, waits for the program under test to write `pid_file`, sends `signal` to
@@ -57,37 +51,31 @@ fn stopped_with_everything_it_started(args: &[&str], pid_file: &Path, signal: &s
         assert!(Instant::now() < deadline, "the program under test never started:\n{}", upcase.stderr());
         thread::sleep(Duration::from_millis(20));
     };
-    assert!(alive(pid), "the program under test ({pid}) is not running");
+    assert!(running(pid), "the program under test ({pid}) is not running");
     let sent = Command::new("kill").args([signal, &upcase.pid().to_string()]).status().unwrap();
     assert!(sent.success());
     let status = upcase.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(130), "upcase {args:?} after {signal}:\n{}", upcase.stderr());
     assert!(upcase.stderr().contains("stopped every program under test"), "{}", upcase.stderr());
-    let deadline = Instant::now() + PATIENCE;
-    while alive(pid) {
-        assert!(Instant::now() < deadline, "{pid} still running after upcase {args:?} was stopped");
-        thread::sleep(Duration::from_millis(20));
-    }
+    assert!(eventually(|| !running(pid)), "{pid} still running after upcase {args:?} was stopped");
+}
+
+/// `upcase check --to ADDR FLAG PROGRAM` (`--run` or `--client`), stopped with `signal`.
+fn check_stops_what_it_started(name: &str, flag: &str, signal: &str) {
+    let pid_file = scratch(name).join("pid");
+    let to = format!("127.0.0.1:{}", free_port());
+    let program = waits_a_minute(&pid_file);
+    stopped_with_everything_it_started(&["check", "--to", &to, flag, &program], &pid_file, signal);
 }
 
 #[test]
 fn check_run_stops_the_server_it_started() {
-    let dir = scratch("run");
-    let pid_file = dir.join("pid");
-    let port = free_port().to_string();
-    let to = format!("127.0.0.1:{port}");
-    let program = waits_a_minute(&pid_file);
-    stopped_with_everything_it_started(&["check", "--to", &to, "--run", &program], &pid_file, "-TERM");
+    check_stops_what_it_started("run", "--run", "-TERM");
 }
 
 #[test]
 fn check_client_stops_the_client_it_started() {
-    let dir = scratch("client");
-    let pid_file = dir.join("pid");
-    let port = free_port().to_string();
-    let to = format!("127.0.0.1:{port}");
-    let program = waits_a_minute(&pid_file);
-    stopped_with_everything_it_started(&["check", "--to", &to, "--client", &program], &pid_file, "-INT");
+    check_stops_what_it_started("client", "--client", "-INT");
 }
 
 #[test]

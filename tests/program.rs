@@ -42,11 +42,6 @@ fn udp_exchange(port: u16, message: &[u8]) -> Vec<u8> {
     reply
 }
 
-/// Whether `pid` still runs (a zombie has ended: only its parent's wait is missing).
-fn running(pid: u32) -> bool {
-    stat(Process::Pid(pid)).is_ok_and(|s| s.state != 'Z')
-}
-
 /// The line of the class's `file` holding `code`, as a traceback names it.
 fn line_of(file: &str, code: &str) -> usize {
     let text = std::fs::read_to_string(class_dir().join(file)).unwrap();

@@ -173,11 +173,7 @@ fn on_the_wildcard_address_faulty_replies_leave_from_the_address_written_to(mode
     };
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut buffer = [0; 64];
-    let mut reply = || {
-        let (n, from) = socket.recv_from(&mut buffer).unwrap();
-        (String::from_utf8(buffer[..n].to_vec()).unwrap(), from)
-    };
+    let reply = || recv_text_from(&socket);
 
     // Half dropped; the rest late, and sent twice.
     let delay = Delay { by: Duration::from_millis(100), chance: Chance::ALWAYS };

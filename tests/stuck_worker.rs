@@ -11,27 +11,16 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::admin::get;
+use support::submissions::eventually;
 use support::*;
 use upcase::admin::AdminConfig;
 use upcase::server::{Config, Model};
 
 const STALL: Duration = Duration::from_millis(1_500);
 const STUCK_AFTER: Duration = Duration::from_millis(300);
-
-/// Polls `condition` every 20 ms, at most [`PATIENCE`]; whether it held.
-fn eventually(condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
 
 #[test]
 fn a_worker_stuck_in_one_turn_fails_health_until_it_turns_again() {

@@ -117,11 +117,7 @@ fn on_the_wildcard_address_replies_leave_from_the_address_written_to(model: Mode
     let addresses = [2, 3, 1].map(|last| SocketAddr::from(([127, 0, 0, last], port)));
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut buffer = [0; 64];
-    let mut reply = || {
-        let (n, from) = socket.recv_from(&mut buffer).unwrap();
-        (String::from_utf8(buffer[..n].to_vec()).unwrap(), from)
-    };
+    let reply = || recv_text_from(&socket);
     for to in addresses {
         socket.send_to(format!("to {to}").as_bytes(), to).unwrap();
         assert_eq!(reply(), (format!("TO {to}"), to), "the reply to a request sent to {to}");
@@ -148,8 +144,7 @@ fn on_the_wildcard_address_replies_leave_from_the_address_written_to(model: Mode
     let socket = UdpSocket::bind("[::1]:0").unwrap();
     socket.set_read_timeout(Some(PATIENCE)).unwrap();
     socket.send_to(b"v6", to).unwrap();
-    let (n, from) = socket.recv_from(&mut buffer).unwrap();
-    assert_eq!((&buffer[..n], from), (&b"V6"[..], to));
+    assert_eq!(recv_text_from(&socket), ("V6".to_owned(), to));
     assert_eq!(udp_reply(to, b"connected"), b"CONNECTED");
 }
 

@@ -128,6 +128,13 @@ pub(crate) fn udp_reply(addr: SocketAddr, message: &[u8]) -> Vec<u8> {
     udp_reply_within(addr, message, PATIENCE).expect("no UDP reply")
 }
 
+/// The next datagram `socket` receives, as text, and where it came from.
+pub(crate) fn recv_text_from(socket: &UdpSocket) -> (String, SocketAddr) {
+    let mut buffer = [0; 2048];
+    let (n, from) = socket.recv_from(&mut buffer).expect("a datagram");
+    (String::from_utf8(buffer[..n].to_vec()).expect("UTF-8"), from)
+}
+
 /// One TCP exchange with `message` written in two pieces, cut at byte `cut` (inside a character,
 /// say), with a pause between so the server reads them separately; returns the whole reply.
 pub(crate) fn tcp_reply_written_in_two(addr: SocketAddr, message: &[u8], cut: usize) -> Vec<u8> {

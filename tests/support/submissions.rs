@@ -179,6 +179,11 @@ pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
+/// Whether `pid` still runs (a zombie has ended: only its parent's wait is missing).
+pub fn running(pid: u32) -> bool {
+    upcase::bench::process::stat(upcase::bench::process::Process::Pid(pid)).is_ok_and(|s| s.state != 'Z')
+}
+
 /// Waits, at most [`PATIENCE`], until `done` holds; whether it did.
 pub fn eventually(mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + PATIENCE;

@@ -101,9 +101,6 @@ pub(super) struct Datagrams {
     unsent: Vec<(usize, Route)>,
     /// Replies dropped, delayed, duplicated or reordered on purpose, when faults are on.
     faults: Option<Box<FaultyReplies>>,
-    /// Served by a thread of its own that sleeps in `recvmmsg` ([`Self::serve_blocking`]), rather
-    /// than by the worker's event loop.
-    blocking: bool,
 }
 
 impl Datagrams {
@@ -122,7 +119,6 @@ impl Datagrams {
             received: Vec::with_capacity(BATCH),
             unsent: Vec::with_capacity(BATCH),
             faults,
-            blocking: false,
         }
     }
 
@@ -131,13 +127,13 @@ impl Datagrams {
     /// write timeouts, which are how often a stop is seen. Without faults only: a reply held back
     /// on purpose needs the worker's timed turns.
     pub(super) fn serve_blocking(mut self, context: &Context) {
-        self.blocking = true;
         while !context.shutdown.stop.is_cancelled() {
             // A reply the send buffer could not take within the write timeout goes first.
             if !self.unsent.is_empty() && !self.send_unsent(context) {
                 continue;
             }
-            match self.receive(context) {
+            // Sleep until a datagram comes (or the read timeout), then take every one queued.
+            match self.receive(MsgFlags::MSG_WAITFORONE, context) {
                 Ok(received) => {
                     self.answer_batch(received, context);
                     self.send_unsent(context);
@@ -151,7 +147,6 @@ impl Datagrams {
                 }
             }
         }
-        self.blocking = false;
         for _ in 0..STOP_DRAIN_TURNS {
             if self.answer(context) != Turn::Again {
                 break;
@@ -170,7 +165,7 @@ impl Datagrams {
         }
         let mut due = None;
         for _ in 0..BATCHES_PER_TURN {
-            let received = match self.receive(context) {
+            let received = match self.receive(MsgFlags::MSG_DONTWAIT, context) {
                 Ok(received) => received,
                 Err(Errno::EAGAIN) => return self.due_or(due, Turn::Waiting),
                 Err(e) => {
@@ -196,7 +191,7 @@ impl Datagrams {
     /// Answers the `count` datagrams just received: each reply joins the batch to send, or, with
     /// faults on, goes through the plan, which may say when to come back for a reply it holds.
     fn answer_batch(&mut self, count: usize, context: &Context) -> Option<Instant> {
-        let Self { socket, local_port, kind, requests, replies, unsent, received, faults, .. } = self;
+        let Self { socket, local_port, kind, requests, replies, unsent, received, faults } = self;
         let mut due = None;
         for (index, (&(len, peer, from), reply)) in
             received.iter().zip(replies.iter_mut()).take(count).enumerate()
@@ -235,13 +230,11 @@ impl Datagrams {
         }
     }
 
-    /// One `recvmmsg`: fills `received` with the length, sender and (on a wildcard address)
-    /// destination of each datagram, in buffer order, and returns how many came.
-    fn receive(&mut self, context: &Context) -> nix::Result<usize> {
+    /// One `recvmmsg` with `flags`: fills `received` with the length, sender and (on a wildcard
+    /// address) destination of each datagram, in buffer order, and returns how many came.
+    fn receive(&mut self, flags: MsgFlags, context: &Context) -> nix::Result<usize> {
         let fd = self.socket.as_raw_fd();
         let kind = self.kind;
-        // Blocking: sleep until a datagram comes (or the read timeout), then take every one queued.
-        let flags = if self.blocking { MsgFlags::MSG_WAITFORONE } else { MsgFlags::MSG_DONTWAIT };
         let (requests, received) = (&mut self.requests, &mut self.received);
         with_headers(|headers| {
             let mut buffers = requests.chunks_mut(RECEIVE_BUFFER);
